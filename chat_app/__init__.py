@@ -1,0 +1,1 @@
+"""Self-hosted LLM chat in pure Python (Reflex + SQLModel)."""

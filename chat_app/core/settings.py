@@ -1,0 +1,140 @@
+"""The one reader of the environment.
+
+Everything configurable lives here; no other module calls ``os.getenv``. Values come from the
+environment or a ``.env`` file in the working directory.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# Placeholders people copy from examples; refusing them in production is the point.
+_PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "your-secret-key", "dev", "development"}
+MIN_SECRET_LENGTH = 32
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    app_env: Literal["development", "production", "test"] = "development"
+    data_dir: Path = PROJECT_ROOT / "data"
+    database_url: str = ""  # empty: the embedded SQLite file in data_dir
+    secret_key: str = ""
+    session_lifetime_hours: float = Field(default=24 * 7, gt=0)
+    allow_registration: bool = True
+
+    # Login throttling: this many failures per account or per client address in the window.
+    login_max_failures: int = Field(default=5, ge=1)
+    login_failure_window_seconds: int = Field(default=15 * 60, ge=1)
+    bcrypt_rounds: int = Field(default=12, ge=4, le=16)
+
+    # Model provider. No key and no base URL: the offline demo model.
+    openai_api_key: str = ""
+    openai_base_url: str = ""
+    default_model: str = "gpt-4o-mini"
+    # Comma-separated fallback list when the provider's /models does not answer.
+    openai_models: str = ""
+    provider_timeout_seconds: float = Field(default=60.0, gt=0)
+    provider_connect_timeout_seconds: float = Field(default=10.0, gt=0)
+    provider_max_retries: int = Field(default=2, ge=0)
+
+    # Generation caps and limits.
+    max_reply_tokens: int = Field(default=4096, ge=1)
+    max_reply_seconds: float = Field(default=300.0, gt=0)
+    max_message_chars: int = Field(default=32_000, ge=1)
+    context_budget_tokens: int = Field(default=16_000, ge=256)
+    stream_flush_interval_seconds: float = Field(default=0.07, gt=0)
+    save_interval_seconds: float = Field(default=1.0, gt=0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _refuse_weak_secret_in_production(self) -> Settings:
+        if self.app_env != "production":
+            return self
+        key = self.secret_key.strip()
+        if not key:
+            raise ValueError(
+                "SECRET_KEY is not set. In production set SECRET_KEY to a random string of at least "
+                f"{MIN_SECRET_LENGTH} characters, e.g. the output of "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`."
+            )
+        if key.lower() in _PLACEHOLDER_SECRETS or len(key) < MIN_SECRET_LENGTH:
+            raise ValueError(
+                f"SECRET_KEY is a placeholder or shorter than {MIN_SECRET_LENGTH} characters. "
+                "Set it to a long random string (see README)."
+            )
+        return self
+
+    # ---- derived values -------------------------------------------------------------------
+
+    @property
+    def sync_database_url(self) -> str:
+        """URL for Alembic and other synchronous callers."""
+        url = self.database_url or f"sqlite:///{self.data_dir / 'chat.db'}"
+        return _with_driver(url, sync=True)
+
+    @property
+    def async_database_url(self) -> str:
+        return _with_driver(self.sync_database_url, sync=False)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.sync_database_url.startswith("sqlite")
+
+    @property
+    def uses_demo_model(self) -> bool:
+        return not self.openai_api_key and not self.openai_base_url
+
+    @property
+    def fallback_models(self) -> list[str]:
+        models = [m.strip() for m in self.openai_models.split(",") if m.strip()]
+        return models or [self.default_model]
+
+    def resolved_secret_key(self) -> str:
+        """The signing key; in development a missing one is generated once and kept (0600)."""
+        if self.secret_key:
+            return self.secret_key
+        return _development_secret(self.data_dir)
+
+
+def _with_driver(url: str, *, sync: bool) -> str:
+    """Map plain URLs onto the drivers we ship: psycopg 3 for PostgreSQL, aiosqlite for async."""
+    if url.startswith(("postgres://", "postgresql://")):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    if url.startswith("sqlite") and not sync:
+        url = "sqlite+aiosqlite://" + url.split("://", 1)[1]
+    if url.startswith("sqlite+aiosqlite") and sync:
+        url = "sqlite://" + url.split("://", 1)[1]
+    return url
+
+
+def _development_secret(data_dir: Path) -> str:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / "secret_key"
+    if not path.exists():
+        # O_EXCL: two workers starting together must not write two different keys.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
