@@ -1,1 +1,24 @@
+"""SQLModel tables; importing this package registers them all on ``SQLModel.metadata``."""
 
+from chat_app.models.conversation import (
+    Conversation,
+    ConversationCreate,
+    ConversationPublic,
+    ConversationUpdate,
+)
+from chat_app.models.message import Message, MessagePublic, MessageStatus, Role
+from chat_app.models.user import User, UserCreate, UserPublic
+
+__all__ = [
+    "Conversation",
+    "ConversationCreate",
+    "ConversationPublic",
+    "ConversationUpdate",
+    "Message",
+    "MessagePublic",
+    "MessageStatus",
+    "Role",
+    "User",
+    "UserCreate",
+    "UserPublic",
+]

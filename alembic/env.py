@@ -1,0 +1,60 @@
+"""Alembic environment: the models' metadata and the app's own settings URL."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import create_engine, event, pool
+from sqlmodel import SQLModel
+
+import chat_app.models  # noqa: F401  (registers every table on SQLModel.metadata)
+from chat_app.core.settings import get_settings
+
+config = context.config
+target_metadata = SQLModel.metadata
+
+
+def _url() -> str:
+    # Tests pass an explicit URL through the Alembic config; otherwise the app's settings decide.
+    return config.attributes.get("database_url") or get_settings().sync_database_url
+
+
+def run_migrations_offline() -> None:
+    context.configure(
+        url=_url(),
+        target_metadata=target_metadata,
+        literal_binds=True,
+        compare_type=True,
+        render_as_batch=_url().startswith("sqlite"),
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    url = _url()
+    if url.startswith("sqlite"):
+        get_settings().data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, poolclass=pool.NullPool)
+    if url.startswith("sqlite"):
+
+        @event.listens_for(engine, "connect")
+        def _fk_on(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+            dbapi_connection.execute("PRAGMA foreign_keys=ON")
+
+    with engine.connect() as connection:
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            compare_type=True,
+            # SQLite cannot ALTER most things; batch mode rebuilds tables instead.
+            render_as_batch=connection.dialect.name == "sqlite",
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+    engine.dispose()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

@@ -1,0 +1,22 @@
+"""Entry point: builds the Reflex app, registers pages, mounts the HTTP API."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from chat_app.api.app import create_api
+from chat_app.api.security_headers import security_headers
+from chat_app.pages.chat import chat_page
+from chat_app.pages.login import login_page
+from chat_app.pages.register import register_page
+from chat_app.state.auth import AuthState
+
+app = rx.App(
+    api_transformer=[create_api(), security_headers],
+)
+app.add_page(login_page, route="/login", title="Log in · Chat", on_load=AuthState.open_login_page)
+app.add_page(
+    register_page, route="/register", title="Create account · Chat",
+    on_load=AuthState.open_register_page,
+)
+app.add_page(chat_page, route="/", title="Chat", on_load=AuthState.guard_private_page)

@@ -1,0 +1,38 @@
+"""Header user menu: who is logged in, colour mode, logout."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from chat_app.state.auth import AuthState
+
+
+def user_menu() -> rx.Component:
+    return rx.menu.root(
+        rx.menu.trigger(
+            rx.button(
+                rx.icon("circle-user", size=18),
+                rx.text(AuthState.user_name, class_name="user-name", data_testid="user-name"),
+                variant="ghost",
+                data_testid="user-menu",
+            )
+        ),
+        rx.menu.content(
+            rx.box(rx.text(AuthState.user_email, size="1", color_scheme="gray"), padding_x="0.75em", padding_y="0.25em"),
+            rx.menu.separator(),
+            rx.menu.item(
+                rx.icon("sun-moon", size=14), "Toggle dark mode", on_select=rx.toggle_color_mode
+            ),
+            rx.menu.separator(),
+            rx.menu.item(
+                rx.icon("log-out", size=14), "Log out", on_select=AuthState.logout,
+                data_testid="logout",
+            ),
+            rx.menu.item(
+                rx.icon("shield-off", size=14),
+                "Log out everywhere",
+                on_select=AuthState.logout_everywhere,
+                color="red",
+            ),
+        ),
+    )

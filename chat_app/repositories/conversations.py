@@ -1,0 +1,113 @@
+"""Data access for conversations.
+
+Every function takes the acting user's id and scopes its query to that owner: this module (with
+``messages``) is the one place ownership is enforced. Someone else's id behaves exactly like an id
+that does not exist.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete as sa_delete
+from sqlalchemy import exists, or_, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+
+from chat_app.models.common import utcnow
+from chat_app.models.conversation import Conversation, ConversationCreate, ConversationUpdate
+from chat_app.models.message import Message
+
+
+@dataclass(frozen=True)
+class PageCursor:
+    """Keyset position: the last row of the previous page (stable under concurrent inserts)."""
+
+    updated_at: datetime
+    id: uuid.UUID
+
+
+def _owned(owner_id: uuid.UUID) -> ColumnElement[bool]:
+    return Conversation.owner_id == owner_id  # type: ignore[return-value]
+
+
+def like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+async def create(
+    session: AsyncSession, owner_id: uuid.UUID, data: ConversationCreate
+) -> Conversation:
+    conversation = Conversation(owner_id=owner_id, **data.model_dump())
+    session.add(conversation)
+    await session.flush()
+    return conversation
+
+
+async def get(
+    session: AsyncSession, owner_id: uuid.UUID, conversation_id: uuid.UUID
+) -> Conversation | None:
+    result = await session.execute(
+        select(Conversation).where(Conversation.id == conversation_id, _owned(owner_id))
+    )
+    return result.scalar_one_or_none()
+
+
+async def list_page(
+    session: AsyncSession,
+    owner_id: uuid.UUID,
+    *,
+    limit: int = 30,
+    after: PageCursor | None = None,
+    search: str | None = None,
+) -> list[Conversation]:
+    """Newest-updated first; ``search`` matches titles and message text, case-insensitively."""
+    query = select(Conversation).where(_owned(owner_id))
+    if after is not None:
+        query = query.where(
+            tuple_(Conversation.updated_at, Conversation.id) < tuple_(after.updated_at, after.id)
+        )
+    if search and search.strip():
+        pattern = like_pattern(search.strip())
+        in_messages = exists().where(
+            Message.conversation_id == Conversation.id,
+            Message.content.ilike(pattern, escape="\\"),  # type: ignore[attr-defined]
+        )
+        query = query.where(
+            or_(Conversation.title.ilike(pattern, escape="\\"), in_messages)  # type: ignore[attr-defined]
+        )
+    query = query.order_by(Conversation.updated_at.desc(), Conversation.id.desc()).limit(limit)  # type: ignore[attr-defined]
+    return list((await session.execute(query)).scalars())
+
+
+async def update(
+    session: AsyncSession,
+    owner_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    changes: ConversationUpdate,
+) -> Conversation | None:
+    conversation = await get(session, owner_id, conversation_id)
+    if conversation is None:
+        return None
+    for field, value in changes.model_dump(exclude_none=True).items():
+        setattr(conversation, field, value)
+    conversation.updated_at = utcnow()
+    await session.flush()
+    return conversation
+
+
+async def touch(session: AsyncSession, owner_id: uuid.UUID, conversation_id: uuid.UUID) -> None:
+    conversation = await get(session, owner_id, conversation_id)
+    if conversation is not None:
+        conversation.updated_at = utcnow()
+        await session.flush()
+
+
+async def delete(session: AsyncSession, owner_id: uuid.UUID, conversation_id: uuid.UUID) -> bool:
+    result = await session.execute(
+        sa_delete(Conversation).where(Conversation.id == conversation_id, _owned(owner_id))
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]

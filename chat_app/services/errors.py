@@ -1,0 +1,36 @@
+"""Errors that services raise for the UI and the API to show. Messages are safe to display."""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(ServiceError):
+    """Bad input; ``fields`` maps a field name to its message for inline display."""
+
+    def __init__(self, message: str, fields: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.fields = fields or {}
+
+
+class NotFound(ServiceError):
+    """Missing, or someone else's: the two are deliberately indistinguishable."""
+
+    def __init__(self, what: str = "Conversation") -> None:
+        super().__init__(f"{what} not found")
+
+
+class Conflict(ServiceError):
+    pass
+
+
+class Refused(ServiceError):
+    """Permission or policy said no (closed registration, throttled login, ...)."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

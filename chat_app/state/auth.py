@@ -1,0 +1,161 @@
+"""Who is using this tab. The HttpOnly cookie is the only source of truth.
+
+Every check re-reads the cookie from the websocket handshake and asks the auth service, so a
+revoked, expired or logged-out session stops working at the next event, whatever this tab's
+state still remembers.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import reflex as rx
+
+from chat_app.core.session_cookie import read_session_cookie
+from chat_app.core.settings import get_settings
+from chat_app.models.user import UserPublic
+from chat_app.services import auth as auth_service
+from chat_app.services.errors import InvalidInput, ServiceError
+from chat_app.state.browser import post_form
+
+LOGIN_NOTICES = {
+    "expired": auth_service.SESSION_EXPIRED,
+    "logged_out": "You have been logged out.",
+    "logged_out_everywhere": "You have been logged out on every device.",
+}
+
+
+def _safe_next(value: str) -> str:
+    return value if value.startswith("/") and not value.startswith(("//", "/\\")) else "/"
+
+
+class AuthState(rx.State):
+    user_name: str = ""
+    user_email: str = ""
+    is_admin: bool = False
+    authenticated: bool = False
+
+    notice: str = ""
+    login_error: str = ""
+    register_error: str = ""
+    register_field_errors: dict[str, str] = {}
+    registration_open: bool = True
+
+    # Server-only (underscore vars never reach the browser).
+    _user_id: str = ""
+
+    # ---- helpers used by every other state ------------------------------------------------
+
+    async def session_user(self) -> UserPublic | None:
+        """The user behind this tab's cookie, checked against the database now."""
+        token = read_session_cookie(self.router.headers.cookie)
+        user = await auth_service.resolve_session(token)
+        if user is None:
+            self._forget_user()
+        else:
+            self._remember_user(user)
+        return user
+
+    async def require_user_id(self) -> uuid.UUID | None:
+        user = await self.session_user()
+        return user.id if user is not None else None
+
+    def _remember_user(self, user: UserPublic) -> None:
+        self._user_id = str(user.id)
+        self.user_name = user.display_name
+        self.user_email = user.email
+        self.is_admin = user.is_admin
+        self.authenticated = True
+
+    def _forget_user(self) -> None:
+        self._user_id = ""
+        self.user_name = ""
+        self.user_email = ""
+        self.is_admin = False
+        self.authenticated = False
+
+    def _has_cookie(self) -> bool:
+        return read_session_cookie(self.router.headers.cookie) is not None
+
+    # ---- page guards ----------------------------------------------------------------------
+
+    @rx.event
+    async def guard_private_page(self):
+        """on_load of every private page: unknown visitors go to /login, nothing is shown."""
+        if await self.session_user() is not None:
+            return None
+        if self._has_cookie():
+            # A cookie that no longer works: have the server drop it, then log in again.
+            return rx.redirect("/api/v1/auth/expired", replace=True)
+        return rx.redirect("/login", replace=True)
+
+    @rx.event
+    async def open_login_page(self):
+        self.login_error = ""
+        reason = self.router.url.query_parameters.get("reason", "")
+        self.notice = LOGIN_NOTICES.get(reason, "")
+        self.registration_open = get_settings().allow_registration
+        if await self.session_user() is not None:
+            return rx.redirect("/", replace=True)
+        return None
+
+    @rx.event
+    async def open_register_page(self):
+        self.register_error = ""
+        self.register_field_errors = {}
+        self.registration_open = get_settings().allow_registration
+        if await self.session_user() is not None:
+            return rx.redirect("/", replace=True)
+        return None
+
+    # ---- forms ----------------------------------------------------------------------------
+
+    @rx.event
+    async def submit_login(self, form: dict[str, str]):
+        self.login_error = ""
+        self.notice = ""
+        try:
+            result = await auth_service.login(
+                str(form.get("email", "")),
+                str(form.get("password", "")),
+                client_address=self.router.session.client_ip,
+            )
+        except ServiceError as exc:
+            self.login_error = exc.message
+            return None
+        self._remember_user(result.user)
+        next_path = _safe_next(self.router.url.query_parameters.get("next", "/"))
+        return post_form("/api/v1/auth/session", {"ticket": result.ticket, "next": next_path})
+
+    @rx.event
+    async def submit_register(self, form: dict[str, str]):
+        self.register_error = ""
+        self.register_field_errors = {}
+        try:
+            result = await auth_service.register(
+                str(form.get("email", "")),
+                str(form.get("display_name", "")),
+                str(form.get("password", "")),
+            )
+        except InvalidInput as exc:
+            self.register_field_errors = exc.fields
+            self.register_error = "" if exc.fields else exc.message
+            return None
+        except ServiceError as exc:
+            self.register_error = exc.message
+            return None
+        self._remember_user(result.user)
+        return post_form("/api/v1/auth/session", {"ticket": result.ticket, "next": "/"})
+
+    @rx.event
+    def logout(self):
+        self._forget_user()
+        return post_form("/api/v1/auth/logout", {})
+
+    @rx.event
+    async def logout_everywhere(self):
+        user_id = await self.require_user_id()
+        if user_id is not None:
+            await auth_service.logout_everywhere(user_id)
+        self._forget_user()
+        return post_form("/api/v1/auth/logout", {"everywhere": "1"})

@@ -1,0 +1,24 @@
+"""Small browser actions the websocket cannot do itself (it cannot set or clear cookies)."""
+
+from __future__ import annotations
+
+import json
+
+import reflex as rx
+
+
+def post_form(action: str, fields: dict[str, str]) -> rx.event.EventSpec:
+    """Navigate with a top-level POST, e.g. to trade a login ticket for the HttpOnly cookie.
+
+    A POST keeps the ticket out of the URL, history and server logs. Values are JSON-encoded
+    into the script, so no value can break out of its string.
+    """
+    script = (
+        "(() => {const f = document.createElement('form'); f.method = 'POST';"
+        f" f.action = {json.dumps(action)}; f.style.display = 'none';"
+        f" for (const [k, v] of Object.entries({json.dumps(fields)})) {{"
+        " const i = document.createElement('input'); i.type = 'hidden'; i.name = k; i.value = v;"
+        " f.appendChild(i); }"
+        " document.body.appendChild(f); f.submit(); })()"
+    )
+    return rx.call_script(script)
