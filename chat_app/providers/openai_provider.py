@@ -129,9 +129,8 @@ class OpenAIProvider:
 
     def _model_infos(self, ids: Sequence[str]) -> list[ModelInfo]:
         unique = sorted(set(ids))
-        chat_ids = [
-            i for i in unique if i == self.default_model or not _looks_non_chat(i)
-        ] or unique
+        chat_ids = [i for i in unique if i == self.default_model or not _looks_non_chat(i)]
+        chat_ids = chat_ids or unique  # never filter a server's whole list away
         chat_ids.sort(key=lambda i: i != self.default_model)  # stable: default first
         return [ModelInfo(id=i, label=i) for i in chat_ids]
 
@@ -169,10 +168,7 @@ class OpenAIProvider:
                 await chunks.aclose()
 
             if failure is None and progress.finish_reason is None:
-                failure = MappedError(
-                    ProviderError("stream_cut", detail="stream ended without a finish_reason"),
-                    retryable=not started,
-                )
+                failure = _ended_without_finish(started)
             if failure is None:
                 yield StreamEnd(
                     finish_reason=progress.finish_reason,
@@ -254,6 +250,15 @@ class OpenAIProvider:
     def _tokens_if(self, param: MaxTokensParam, max_tokens: int) -> int | openai.Omit:
         """Send the cap under exactly one of the two names; some servers reject the other."""
         return max_tokens if param == self._max_tokens_param else openai.omit
+
+
+def _ended_without_finish(started: bool) -> MappedError:
+    """A body that ended cleanly but without a finish_reason: a proxy or server gave up."""
+    detail = "stream ended without a finish_reason"
+    if started:
+        return MappedError(ProviderError("stream_cut", detail=detail), retryable=False)
+    message = "The model provider ended the reply without sending any text. Please try again."
+    return MappedError(ProviderError("server", message, detail=detail), retryable=True)
 
 
 def _to_openai_messages(messages: Sequence[ChatTurn]) -> list[ChatCompletionMessageParam]:

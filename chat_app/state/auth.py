@@ -16,7 +16,7 @@ from chat_app.core.settings import get_settings
 from chat_app.models.user import UserPublic
 from chat_app.services import auth as auth_service
 from chat_app.services.errors import InvalidInput, ServiceError
-from chat_app.state.browser import post_form
+from chat_app.state.browser import full_page_load, post_form
 
 LOGIN_NOTICES = {
     "expired": auth_service.SESSION_EXPIRED,
@@ -86,7 +86,7 @@ class AuthState(rx.State):
             return None
         if self._has_cookie():
             # A cookie that no longer works: have the server drop it, then log in again.
-            return rx.redirect("/api/v1/auth/expired", replace=True)
+            return full_page_load("/api/v1/auth/expired")
         return rx.redirect("/login", replace=True)
 
     @rx.event

@@ -22,3 +22,8 @@ def post_form(action: str, fields: dict[str, str]) -> rx.event.EventSpec:
         " document.body.appendChild(f); f.submit(); })()"
     )
     return rx.call_script(script)
+
+
+def full_page_load(path: str) -> rx.event.EventSpec:
+    """Leave the single-page app: the server must see the request (e.g. to clear a cookie)."""
+    return rx.call_script(f"window.location.replace({json.dumps(path)})")

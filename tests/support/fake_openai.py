@@ -198,7 +198,8 @@ def _plan_reply(config: FakeConfig, body: dict[str, Any]) -> tuple[list[str], st
 
 def _prompt_tokens(body: dict[str, Any]) -> int:
     """A rough count (4 characters a token) so usage numbers look plausible."""
-    chars = sum(len(str(m.get("content") or "")) for m in body.get("messages", []) if m)
+    messages = [m for m in body.get("messages", []) if isinstance(m, dict)]
+    chars = sum(len(str(m.get("content") or "")) for m in messages)
     return max(1, chars // 4)
 
 
