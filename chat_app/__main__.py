@@ -96,7 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def _run(runner: Callable[[argparse.Namespace], Awaitable[str]], args: argparse.Namespace) -> str:
+async def _run(
+    runner: Callable[[argparse.Namespace], Awaitable[str]], args: argparse.Namespace
+) -> str:
     try:
         return await runner(args)
     finally:

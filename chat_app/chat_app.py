@@ -16,7 +16,9 @@ app = rx.App(
 )
 app.add_page(login_page, route="/login", title="Log in · Chat", on_load=AuthState.open_login_page)
 app.add_page(
-    register_page, route="/register", title="Create account · Chat",
+    register_page,
+    route="/register",
+    title="Create account · Chat",
     on_load=AuthState.open_register_page,
 )
 app.add_page(chat_page, route="/", title="Chat", on_load=AuthState.guard_private_page)

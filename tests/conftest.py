@@ -52,9 +52,11 @@ def alembic_config(url: str) -> Config:
 
 
 def sync_url(url: str) -> str:
-    return url.replace("postgresql://", "postgresql+psycopg://", 1) if url.startswith(
-        "postgresql://"
-    ) else url
+    return (
+        url.replace("postgresql://", "postgresql+psycopg://", 1)
+        if url.startswith("postgresql://")
+        else url
+    )
 
 
 @pytest.fixture(scope="session")
@@ -66,7 +68,9 @@ def postgres_server_url() -> str:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
     except Exception as exc:
-        message = f"PostgreSQL unreachable at {make_url(url).render_as_string(hide_password=True)}: {exc}"
+        message = (
+            f"PostgreSQL unreachable at {make_url(url).render_as_string(hide_password=True)}: {exc}"
+        )
         if IN_CI:
             pytest.fail(message)
         pytest.skip(message)
@@ -86,8 +90,8 @@ def make_postgres_database(postgres_server_url: str) -> Iterator:
         with admin.connect() as conn:
             conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
         created.append(name)
-        return make_url(postgres_server_url).set(database=name).render_as_string(
-            hide_password=False
+        return (
+            make_url(postgres_server_url).set(database=name).render_as_string(hide_password=False)
         )
 
     yield make

@@ -18,14 +18,20 @@ def user_menu() -> rx.Component:
             )
         ),
         rx.menu.content(
-            rx.box(rx.text(AuthState.user_email, size="1", color_scheme="gray"), padding_x="0.75em", padding_y="0.25em"),
+            rx.box(
+                rx.text(AuthState.user_email, size="1", color_scheme="gray"),
+                padding_x="0.75em",
+                padding_y="0.25em",
+            ),
             rx.menu.separator(),
             rx.menu.item(
                 rx.icon("sun-moon", size=14), "Toggle dark mode", on_select=rx.toggle_color_mode
             ),
             rx.menu.separator(),
             rx.menu.item(
-                rx.icon("log-out", size=14), "Log out", on_select=AuthState.logout,
+                rx.icon("log-out", size=14),
+                "Log out",
+                on_select=AuthState.logout,
                 data_testid="logout",
             ),
             rx.menu.item(

@@ -38,9 +38,7 @@ class Conversation(ConversationBase, table=True):
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     owner_id: uuid.UUID = Field(
-        sa_column=sa.Column(
-            sa.Uuid, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False
-        )
+        sa_column=sa.Column(sa.Uuid, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
     )
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)

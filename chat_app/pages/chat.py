@@ -11,7 +11,9 @@ from chat_app.state.auth import AuthState
 
 def header() -> rx.Component:
     return rx.hstack(
-        rx.hstack(rx.icon("message-square-text", size=22), rx.heading("Chat", size="4"), align="center"),
+        rx.hstack(
+            rx.icon("message-square-text", size=22), rx.heading("Chat", size="4"), align="center"
+        ),
         rx.spacer(),
         user_menu(),
         align="center",

@@ -18,7 +18,9 @@ def login_page() -> rx.Component:
             rx.vstack(
                 field("Email", "email", type_="email", autocomplete="username", max_length=254),
                 field("Password", "password", type_="password", autocomplete="current-password"),
-                rx.button("Log in", type="submit", width="100%", size="3", data_testid="login-submit"),
+                rx.button(
+                    "Log in", type="submit", width="100%", size="3", data_testid="login-submit"
+                ),
                 spacing="3",
                 width="100%",
             ),

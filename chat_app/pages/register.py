@@ -37,7 +37,11 @@ def _register_form() -> rx.Component:
                 error=errors.get("password", ""),
             ),
             rx.button(
-                "Create account", type="submit", width="100%", size="3", data_testid="register-submit"
+                "Create account",
+                type="submit",
+                width="100%",
+                size="3",
+                data_testid="register-submit",
             ),
             spacing="3",
             width="100%",

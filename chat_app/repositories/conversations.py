@@ -111,3 +111,20 @@ async def delete(session: AsyncSession, owner_id: uuid.UUID, conversation_id: uu
         sa_delete(Conversation).where(Conversation.id == conversation_id, _owned(owner_id))
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def set_title_if_unchanged(
+    session: AsyncSession,
+    owner_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    *,
+    expected: str,
+    title: str,
+) -> bool:
+    """Replace a provisional title, unless the user renamed the conversation meanwhile."""
+    conversation = await get(session, owner_id, conversation_id)
+    if conversation is None or conversation.title != expected:
+        return False
+    conversation.title = title
+    await session.flush()
+    return True

@@ -130,3 +130,18 @@ async def mark_streaming_as_interrupted(session: AsyncSession) -> int:
         .values(status=MessageStatus.INTERRUPTED, updated_at=utcnow())
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def has_streaming_reply(
+    session: AsyncSession, owner_id: uuid.UUID, conversation_id: uuid.UUID
+) -> bool:
+    result = await session.execute(
+        select(Message.id)
+        .where(
+            Message.conversation_id == conversation_id,
+            Message.conversation_id.in_(_owned_conversations(owner_id)),  # type: ignore[attr-defined]
+            Message.status == MessageStatus.STREAMING,
+        )
+        .limit(1)
+    )
+    return result.scalar_one_or_none() is not None

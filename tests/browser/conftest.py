@@ -53,7 +53,9 @@ def served_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApp]:
 
 @pytest.fixture
 def page(browser, served_app: ServedApp) -> Iterator:
-    context = browser.new_context(base_url=served_app.base_url, viewport={"width": 1280, "height": 800})
+    context = browser.new_context(
+        base_url=served_app.base_url, viewport={"width": 1280, "height": 800}
+    )
     context.set_default_timeout(15_000)
     page = context.new_page()
     yield page

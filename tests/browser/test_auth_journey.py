@@ -60,7 +60,13 @@ def test_wrong_password_shows_inline_error(page):
 
 def test_tampered_cookie_sends_back_to_login(page, served_app):
     page.context.add_cookies(
-        [{"name": "chat_session", "value": "eyJhbGciOiJIUzI1NiJ9.e30.bad", "url": served_app.base_url}]
+        [
+            {
+                "name": "chat_session",
+                "value": "eyJhbGciOiJIUzI1NiJ9.e30.bad",
+                "url": served_app.base_url,
+            }
+        ]
     )
     page.goto("/")
     expect(page).to_have_url(re.compile(r"/login/?\?reason=expired"))
