@@ -102,7 +102,10 @@ async def login(email: str, password: str, client_address: str = "") -> LoggedIn
             retry_after=wait,
         )
     async with session_scope() as session:
-        user = await users_repo.get_by_email(session, email) if len(email) <= 254 else None
+        # An email no account can have (too long; NUL, which PostgreSQL text cannot hold; a lone
+        # surrogate, which no driver can encode) is an unknown email, not a database error.
+        lookup = len(email) <= 254 and email.isprintable()
+        user = await users_repo.get_by_email(session, email) if lookup else None
         # Always pay for one bcrypt check so unknown emails answer as slowly as wrong passwords.
         stored_hash = user.password_hash if user is not None else security.dummy_hash()
         ok = await security.verify_password(password, stored_hash)
