@@ -13,6 +13,19 @@ config = context.config
 target_metadata = SQLModel.metadata
 
 
+def render_item(type_: str, obj: object, autogen_context: object) -> str | bool:
+    """Render our column types as plain SQLAlchemy ones, so migrations don't import the app."""
+    from sqlmodel.sql.sqltypes import AutoString
+
+    from chat_app.models.common import UTCDateTime
+
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    if type_ == "type" and isinstance(obj, AutoString):
+        return f"sa.String(length={obj.length})" if obj.length else "sa.String()"
+    return False
+
+
 def _url() -> str:
     # Tests pass an explicit URL through the Alembic config; otherwise the app's settings decide.
     return config.attributes.get("database_url") or get_settings().sync_database_url
@@ -46,6 +59,7 @@ def run_migrations_online() -> None:
             connection=connection,
             target_metadata=target_metadata,
             compare_type=True,
+            render_item=render_item,
             # SQLite cannot ALTER most things; batch mode rebuilds tables instead.
             render_as_batch=connection.dialect.name == "sqlite",
         )

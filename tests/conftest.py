@@ -38,7 +38,9 @@ os.environ.pop("DATABASE_URL", None)
 
 from chat_app.core import db as db_module  # noqa: E402
 from chat_app.core.settings import get_settings  # noqa: E402
-from chat_app.models import Conversation, Message, User  # noqa: E402
+from sqlmodel import SQLModel  # noqa: E402
+
+import chat_app.models  # noqa: E402, F401  (registers every table)
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -119,7 +121,7 @@ def migrated_sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 def _empty_all_tables(url: str) -> None:
     engine = sa.create_engine(url)
     with engine.begin() as conn:
-        for table in (Message.__table__, Conversation.__table__, User.__table__):  # type: ignore[attr-defined]
+        for table in reversed(SQLModel.metadata.sorted_tables):
             conn.execute(table.delete())
     engine.dispose()
 

@@ -45,9 +45,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["owner_id"], ["users.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
     )
-    op.create_index(
-        "ix_conversations_owner_updated", "conversations", ["owner_id", "updated_at"]
-    )
+    op.create_index("ix_conversations_owner_updated", "conversations", ["owner_id", "updated_at"])
     op.create_table(
         "messages",
         sa.Column("role", sa.String(length=16), nullable=False),

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from chat_app.api import auth_routes
+from chat_app.api import auth_routes, routes_account, routes_chat
+from chat_app.api.errors import install_error_handlers
 
 
 def create_api() -> FastAPI:
     api = FastAPI(
         title="Chat API",
+        version="1",
+        description="Accounts, conversations and streamed replies (SSE); same rules as the UI.",
         docs_url="/api/docs",
         redoc_url=None,
         openapi_url="/api/openapi.json",
     )
+    install_error_handlers(api)
     api.include_router(auth_routes.router)
+    api.include_router(routes_account.router)
+    api.include_router(routes_chat.router)
     return api

@@ -30,11 +30,12 @@ def hash_password_sync(password: str, rounds: int | None = None) -> str:
 
 
 def verify_password_sync(password: str, password_hash: str) -> bool:
-    encoded = password.encode("utf-8")
-    if len(encoded) > 72:
-        # bcrypt 5 raises here; such a password can never have been stored (see UserCreate).
-        return False
     try:
+        # UnicodeEncodeError (a ValueError) for lone surrogates: never a stored password either.
+        encoded = password.encode("utf-8")
+        if len(encoded) > 72:
+            # bcrypt 5 raises here; such a password can never have been stored (see UserCreate).
+            return False
         return bcrypt.checkpw(encoded, password_hash.encode("ascii"))
     except ValueError:
         return False
@@ -106,7 +107,8 @@ def decode_session_token(token: str) -> SessionClaims:
             issued_at=datetime.fromtimestamp(payload["iat"], UTC),
             expires_at=datetime.fromtimestamp(payload["exp"], UTC),
         )
-    except (KeyError, ValueError, TypeError) as exc:
+    # OverflowError/OSError: a timestamp beyond what datetime (or the platform) can represent.
+    except (KeyError, ValueError, TypeError, OverflowError, OSError) as exc:
         raise InvalidToken("malformed claims") from exc
 
 

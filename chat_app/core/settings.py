@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     context_budget_tokens: int = Field(default=16_000, ge=256)
     stream_flush_interval_seconds: float = Field(default=0.07, gt=0)
     save_interval_seconds: float = Field(default=1.0, gt=0)
+    # Messages (sends, regenerations, edits) per user per minute, UI and API together; 0 = off.
+    send_rate_per_minute: int = Field(default=30, ge=0)
 
     @field_validator("database_url")
     @classmethod

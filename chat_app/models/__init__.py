@@ -1,5 +1,6 @@
 """SQLModel tables; importing this package registers them all on ``SQLModel.metadata``."""
 
+from chat_app.models.api_token import ApiToken, ApiTokenCreate, ApiTokenPublic
 from chat_app.models.conversation import (
     Conversation,
     ConversationCreate,
@@ -10,6 +11,9 @@ from chat_app.models.message import Message, MessagePublic, MessageStatus, Role
 from chat_app.models.user import User, UserCreate, UserPublic
 
 __all__ = [
+    "ApiToken",
+    "ApiTokenCreate",
+    "ApiTokenPublic",
     "Conversation",
     "ConversationCreate",
     "ConversationPublic",

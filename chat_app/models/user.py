@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from datetime import datetime
 from typing import Any
@@ -69,7 +70,8 @@ class UserCreate(SQLModel):
         value = " ".join(value.split())
         if not value:
             raise ValueError("Display name cannot be blank")
-        if any(ord(ch) < 32 for ch in value):
+        # Category Cc: C0, DEL and C1 controls (\x9b is a terminal escape, too).
+        if any(unicodedata.category(ch) == "Cc" for ch in value):
             raise ValueError("Display name cannot contain control characters")
         return value
 

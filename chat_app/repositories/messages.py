@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from sqlalchemy import delete as sa_delete
-from sqlalchemy import select, update
+from sqlalchemy import select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Select
 
@@ -145,3 +145,22 @@ async def has_streaming_reply(
         .limit(1)
     )
     return result.scalar_one_or_none() is not None
+
+
+async def list_page_for_conversation(
+    session: AsyncSession,
+    owner_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    *,
+    after: tuple[object, uuid.UUID] | None,
+    limit: int,
+) -> list[Message]:
+    """Oldest first, starting after the (created_at, id) position ``after``."""
+    query = select(Message).where(
+        Message.conversation_id == conversation_id,
+        Message.conversation_id.in_(_owned_conversations(owner_id)),  # type: ignore[attr-defined]
+    )
+    if after is not None:
+        query = query.where(tuple_(Message.created_at, Message.id) > tuple_(*after))
+    query = query.order_by(*_in_order()).limit(limit)  # type: ignore[arg-type]
+    return list((await session.execute(query)).scalars())

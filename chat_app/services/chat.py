@@ -152,5 +152,51 @@ async def list_messages(
     return [MessagePublic.model_validate(m, from_attributes=True) for m in rows]
 
 
+async def get_message(user_id: uuid.UUID, message_id: object) -> MessagePublic:
+    async with session_scope() as session:
+        message = await messages_repo.get(session, user_id, parse_id(message_id, "Message"))
+        if message is None:
+            raise NotFound("Message")
+        return MessagePublic.model_validate(message, from_attributes=True)
+
+
+async def latest_reply(user_id: uuid.UUID, conversation_id: object) -> MessagePublic:
+    """The conversation's last assistant message (the one a client may want to follow)."""
+    messages = await list_messages(user_id, conversation_id, limit=2)
+    for message in reversed(messages):
+        if message.role == "assistant":
+            return message
+    raise NotFound("Reply")
+
+
+@dataclass(frozen=True)
+class MessagePage:
+    items: list[MessagePublic]
+    next_cursor: str | None
+
+
+async def list_messages_page(
+    user_id: uuid.UUID, conversation_id: object, *, limit: int = 50, cursor: str | None = None
+) -> MessagePage:
+    """Oldest first, a page at a time (the API's view; the UI loads a conversation whole)."""
+    cid = parse_id(conversation_id)
+    limit = max(1, min(limit, PAGE_SIZE_MAX))
+    after = None
+    if cursor:
+        position = _decode_cursor(cursor)
+        after = (position.updated_at, position.id)
+    async with session_scope() as session:
+        if await conversations_repo.get(session, user_id, cid) is None:
+            raise NotFound()
+        rows = await messages_repo.list_page_for_conversation(
+            session, user_id, cid, after=after, limit=limit + 1
+        )
+    items = [MessagePublic.model_validate(m, from_attributes=True) for m in rows[:limit]]
+    next_cursor = (
+        _encode_cursor(items[-1].created_at, items[-1].id) if len(rows) > limit and items else None
+    )
+    return MessagePage(items=items, next_cursor=next_cursor)
+
+
 async def available_models() -> list[ModelInfo]:
     return await get_provider().list_models()

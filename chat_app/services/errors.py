@@ -17,6 +17,10 @@ class InvalidInput(ServiceError):
         self.fields = fields or {}
 
 
+class TooLarge(InvalidInput):
+    """Input over a size limit (HTTP 413)."""
+
+
 class NotFound(ServiceError):
     """Missing, or someone else's: the two are deliberately indistinguishable."""
 

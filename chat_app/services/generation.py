@@ -33,10 +33,11 @@ from chat_app.models.message import Message, MessagePublic, MessageStatus, Role
 from chat_app.providers import ChatTurn, ProviderError, StreamEnd, TextDelta, get_provider
 from chat_app.repositories import conversations as conversations_repo
 from chat_app.repositories import messages as messages_repo
-from chat_app.services.chat import parse_id
+from chat_app.services.chat import create_conversation, parse_id
 from chat_app.services.context import build_turns
-from chat_app.services.errors import Conflict, InvalidInput, NotFound
+from chat_app.services.errors import Conflict, InvalidInput, NotFound, Refused
 from chat_app.services.live import LiveReply, LocalReplyBus
+from chat_app.services.throttle import FailureThrottle
 from chat_app.services.text_rules import storable, title_from_text, validate_user_message
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,21 @@ TITLE_TIMEOUT_SECONDS = 15
 
 _bus = LocalReplyBus()
 _tasks: dict[uuid.UUID, asyncio.Task[None]] = {}
+_send_limits: dict[int, FailureThrottle] = {}
+
+
+def _check_send_rate(user_id: uuid.UUID) -> None:
+    """One budget per user for everything that asks the model, from the UI and the API alike."""
+    per_minute = get_settings().send_rate_per_minute
+    if per_minute == 0:
+        return
+    limiter = _send_limits.setdefault(per_minute, FailureThrottle(per_minute, 60.0))
+    wait = limiter.hit(str(user_id))
+    if wait is not None:
+        raise Refused(
+            f"You are sending messages too quickly. Try again in {max(1, round(wait))} s.",
+            retry_after=wait,
+        )
 
 
 @dataclass(frozen=True)
@@ -95,6 +111,7 @@ async def send_message(
     """Store the user's message and start the reply. ``conversation_id=None`` starts a new chat."""
     settings = get_settings()
     content = validate_user_message(text, settings.max_message_chars)
+    _check_send_rate(user_id)
     requested_at = time.monotonic()
     async with session_scope() as session:
         if conversation_id is None:
@@ -118,8 +135,21 @@ async def send_message(
     return ReplyStarted(started.conversation, _public(user_message), started.assistant_message)
 
 
+async def start_conversation(
+    user_id: uuid.UUID, text: object, *, model: str = "", system_prompt: str = ""
+) -> ReplyStarted:
+    """A new chat whose model and system prompt were chosen before its first message."""
+    if not system_prompt:
+        return await send_message(user_id, None, text, model=model or None)
+    # Refuse a bad first message before a conversation exists, so none is left behind empty.
+    validate_user_message(text, get_settings().max_message_chars)
+    conversation = await create_conversation(user_id, model=model, system_prompt=system_prompt)
+    return await send_message(user_id, conversation.id, text)
+
+
 async def regenerate_last(user_id: uuid.UUID, conversation_id: object) -> ReplyStarted:
     """Replace the reply to the last user message with a new one."""
+    _check_send_rate(user_id)
     requested_at = time.monotonic()
     async with session_scope() as session:
         conversation = await _owned_conversation(session, user_id, conversation_id)
@@ -141,6 +171,7 @@ async def edit_last_user_message(
     """Replace the last user message (and the reply to it), then re-run from there."""
     settings = get_settings()
     content = validate_user_message(text, settings.max_message_chars)
+    _check_send_rate(user_id)
     requested_at = time.monotonic()
     async with session_scope() as session:
         conversation = await _owned_conversation(session, user_id, conversation_id)
@@ -232,10 +263,15 @@ async def _add(
 
 
 def _resolved_model(conversation: Conversation) -> str:
+    return model_for(conversation.model)
+
+
+def model_for(conversation_model: str) -> str:
+    """The model a reply uses in a conversation whose model setting is ``conversation_model``."""
     settings = get_settings()
     if settings.uses_demo_model:
         return "demo"
-    return conversation.model or settings.default_model
+    return conversation_model or settings.default_model
 
 
 async def _prepare_reply(

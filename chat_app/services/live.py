@@ -134,9 +134,12 @@ class LocalReplyBus:
         self._replies: dict[uuid.UUID, LiveReply] = {}
 
     def open(self, reply: LiveReply) -> bool:
-        """Register a reply; False when the conversation already has one running here."""
+        """Register a reply; False when the conversation already has one being written here.
+
+        A finished reply may still be open (its title is being generated): a new one replaces it.
+        """
         current = self._replies.get(reply.conversation_id)
-        if current is not None and not current.closed:
+        if current is not None and not current.finished:
             return False
         self._replies[reply.conversation_id] = reply
         return True

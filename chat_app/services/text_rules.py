@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chat_app.services.errors import InvalidInput
+from chat_app.services.errors import InvalidInput, TooLarge
 
 # PostgreSQL text cannot hold NUL; it is the one character we do not keep as-is. Every other
 # control character and all of unicode round-trips unchanged.
@@ -22,7 +22,7 @@ def validate_user_message(text: object, max_chars: int) -> str:
             f"That message is too long ({len(text):,} characters; the limit is {max_chars:,}). "
             "Shorten it or split it into several messages."
         )
-        raise InvalidInput(message, {"message": message})
+        raise TooLarge(message, {"message": message})
     return storable(text)
 
 

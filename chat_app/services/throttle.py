@@ -55,3 +55,10 @@ class FailureThrottle:
     def clear(self, key: str) -> None:
         with self._lock:
             self._failures.pop(key, None)
+
+    def hit(self, key: str) -> float | None:
+        """Count one event for ``key``; the wait in seconds when the limit is already reached."""
+        wait = self.retry_after([key])
+        if wait is None:
+            self.record_failure([key])
+        return wait

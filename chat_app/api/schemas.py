@@ -1,0 +1,102 @@
+"""Request and response bodies of the HTTP API (limits come from the models, declared once)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from chat_app.models.api_token import ApiTokenPublic
+from chat_app.models.conversation import MODEL_MAX, SYSTEM_PROMPT_MAX, TITLE_MAX
+from chat_app.models.message import MessagePublic
+from chat_app.models.user import UserPublic
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LoginRequest(Strict):
+    email: str = Field(max_length=320)
+    password: str = Field(max_length=1024)
+    set_cookie: bool = False
+
+
+class RegisterRequest(Strict):
+    email: str = Field(max_length=320)
+    display_name: str = Field(max_length=200)
+    password: str = Field(max_length=1024)
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    user: UserPublic
+
+
+class ConversationCreateRequest(Strict):
+    title: str = Field(default="", max_length=TITLE_MAX)
+    model: str = Field(default="", max_length=MODEL_MAX)
+    system_prompt: str = Field(default="", max_length=SYSTEM_PROMPT_MAX)
+
+
+class ConversationUpdateRequest(Strict):
+    title: str | None = Field(default=None, max_length=TITLE_MAX)
+    model: str | None = Field(default=None, max_length=MODEL_MAX)
+    system_prompt: str | None = Field(default=None, max_length=SYSTEM_PROMPT_MAX)
+
+
+class ConversationOut(BaseModel):
+    id: str
+    title: str
+    model: str
+    system_prompt: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class ConversationList(BaseModel):
+    items: list[ConversationOut]
+    next_cursor: str | None
+
+
+class MessageList(BaseModel):
+    items: list[MessagePublic]
+    next_cursor: str | None
+
+
+class SendMessageRequest(Strict):
+    # The service enforces the configured length (413); this bound only stops absurd bodies.
+    content: str = Field(max_length=1_000_000)
+    model: str | None = Field(default=None, max_length=MODEL_MAX)
+    stream: bool = True
+
+
+class EditMessageRequest(Strict):
+    content: str = Field(max_length=1_000_000)
+    stream: bool = True
+
+
+class ReplyStartedOut(BaseModel):
+    conversation_id: str
+    user_message: MessagePublic | None
+    assistant_message: MessagePublic
+
+
+class StopResult(BaseModel):
+    stopped: bool
+
+
+class TokenCreateRequest(Strict):
+    name: str = Field(max_length=200)
+
+
+class TokenCreated(BaseModel):
+    token: ApiTokenPublic
+    secret: str = Field(description="The token itself. Shown once; store it now.")
+
+
+class ModelOut(BaseModel):
+    id: str
+    label: str
+    is_demo: bool
