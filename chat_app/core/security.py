@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from typing import Any
 
 import bcrypt
 import jwt
@@ -132,12 +133,12 @@ def issue_login_ticket(user_id: uuid.UUID, session_version: int) -> str:
 def redeem_login_ticket(ticket: str) -> tuple[uuid.UUID, int]:
     payload = _decode(ticket, LOGIN_TICKET_TYPE)
     try:
-        return uuid.UUID(str(payload["sub"])), int(payload["sv"])  # type: ignore[call-overload]
+        return uuid.UUID(str(payload["sub"])), int(payload["sv"])
     except (KeyError, ValueError, TypeError) as exc:
         raise InvalidToken("malformed ticket") from exc
 
 
-def _decode(token: str, expected_type: str) -> dict[str, object]:
+def _decode(token: str, expected_type: str) -> dict[str, Any]:
     if not token or len(token) > 4096:
         raise InvalidToken("missing or oversized token")
     try:

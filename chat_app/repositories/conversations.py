@@ -15,10 +15,12 @@ from sqlalchemy import delete as sa_delete
 from sqlalchemy import exists, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import col
 
 from chat_app.models.common import utcnow
 from chat_app.models.conversation import Conversation, ConversationCreate, ConversationUpdate
 from chat_app.models.message import Message
+from chat_app.repositories._sql import affected_rows
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,7 @@ class PageCursor:
 
 
 def _owned(owner_id: uuid.UUID) -> ColumnElement[bool]:
-    return Conversation.owner_id == owner_id  # type: ignore[return-value]
+    return col(Conversation.owner_id) == owner_id
 
 
 def like_pattern(text: str) -> str:
@@ -51,7 +53,7 @@ async def get(
     session: AsyncSession, owner_id: uuid.UUID, conversation_id: uuid.UUID
 ) -> Conversation | None:
     result = await session.execute(
-        select(Conversation).where(Conversation.id == conversation_id, _owned(owner_id))
+        select(Conversation).where(col(Conversation.id) == conversation_id, _owned(owner_id))
     )
     return result.scalar_one_or_none()
 
@@ -68,18 +70,19 @@ async def list_page(
     query = select(Conversation).where(_owned(owner_id))
     if after is not None:
         query = query.where(
-            tuple_(Conversation.updated_at, Conversation.id) < tuple_(after.updated_at, after.id)
+            tuple_(col(Conversation.updated_at), col(Conversation.id))
+            < tuple_(after.updated_at, after.id)
         )
     if search and search.strip():
         pattern = like_pattern(search.strip())
         in_messages = exists().where(
-            Message.conversation_id == Conversation.id,
-            Message.content.ilike(pattern, escape="\\"),  # type: ignore[attr-defined]
+            col(Message.conversation_id) == col(Conversation.id),
+            col(Message.content).ilike(pattern, escape="\\"),
         )
-        query = query.where(
-            or_(Conversation.title.ilike(pattern, escape="\\"), in_messages)  # type: ignore[attr-defined]
-        )
-    query = query.order_by(Conversation.updated_at.desc(), Conversation.id.desc()).limit(limit)  # type: ignore[attr-defined]
+        query = query.where(or_(col(Conversation.title).ilike(pattern, escape="\\"), in_messages))
+    query = query.order_by(col(Conversation.updated_at).desc(), col(Conversation.id).desc()).limit(
+        limit
+    )
     return list((await session.execute(query)).scalars())
 
 
@@ -108,9 +111,9 @@ async def touch(session: AsyncSession, owner_id: uuid.UUID, conversation_id: uui
 
 async def delete(session: AsyncSession, owner_id: uuid.UUID, conversation_id: uuid.UUID) -> bool:
     result = await session.execute(
-        sa_delete(Conversation).where(Conversation.id == conversation_id, _owned(owner_id))
+        sa_delete(Conversation).where(col(Conversation.id) == conversation_id, _owned(owner_id))
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(affected_rows(result))
 
 
 async def set_title_if_unchanged(

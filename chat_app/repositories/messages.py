@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from sqlalchemy import delete as sa_delete
 from sqlalchemy import select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Select
+from sqlmodel import col
 
 from chat_app.models.common import utcnow
 from chat_app.models.conversation import Conversation
 from chat_app.models.message import Message, MessageStatus
+from chat_app.repositories._sql import affected_rows
 
 
-def _owned_conversations(owner_id: uuid.UUID) -> Select[tuple[uuid.UUID]]:
-    return select(Conversation.id).where(Conversation.owner_id == owner_id)
+def _owned_conversations(owner_id: uuid.UUID) -> Select[Any]:
+    return select(col(Conversation.id)).where(col(Conversation.owner_id) == owner_id)
 
 
-def _in_order() -> tuple[object, object]:
-    return (Message.created_at, Message.id)  # type: ignore[return-value]
+def _in_order() -> tuple[Any, Any]:
+    return (Message.created_at, Message.id)
 
 
 async def list_for_conversation(
@@ -31,21 +34,21 @@ async def list_for_conversation(
 ) -> list[Message]:
     """Messages in order. With ``limit``, the *last* ``limit`` messages (still in order)."""
     query = select(Message).where(
-        Message.conversation_id == conversation_id,
-        Message.conversation_id.in_(_owned_conversations(owner_id)),  # type: ignore[attr-defined]
+        col(Message.conversation_id) == conversation_id,
+        col(Message.conversation_id).in_(_owned_conversations(owner_id)),
     )
     if limit is None:
-        query = query.order_by(*_in_order())  # type: ignore[arg-type]
+        query = query.order_by(*_in_order())
         return list((await session.execute(query)).scalars())
-    query = query.order_by(Message.created_at.desc(), Message.id.desc()).limit(limit)  # type: ignore[attr-defined]
+    query = query.order_by(col(Message.created_at).desc(), col(Message.id).desc()).limit(limit)
     return list(reversed((await session.execute(query)).scalars().all()))
 
 
 async def get(session: AsyncSession, owner_id: uuid.UUID, message_id: uuid.UUID) -> Message | None:
     result = await session.execute(
         select(Message).where(
-            Message.id == message_id,
-            Message.conversation_id.in_(_owned_conversations(owner_id)),  # type: ignore[attr-defined]
+            col(Message.id) == message_id,
+            col(Message.conversation_id).in_(_owned_conversations(owner_id)),
         )
     )
     return result.scalar_one_or_none()
@@ -63,7 +66,7 @@ async def add(
 ) -> Message | None:
     """Append a message; ``None`` when the conversation is not the owner's."""
     owned = await session.execute(
-        _owned_conversations(owner_id).where(Conversation.id == conversation_id)
+        _owned_conversations(owner_id).where(col(Conversation.id) == conversation_id)
     )
     if owned.scalar_one_or_none() is None:
         return None
@@ -100,12 +103,12 @@ async def save_progress(
     result = await session.execute(
         update(Message)
         .where(
-            Message.id == message_id,
-            Message.conversation_id.in_(_owned_conversations(owner_id)),  # type: ignore[attr-defined]
+            col(Message.id) == message_id,
+            col(Message.conversation_id).in_(_owned_conversations(owner_id)),
         )
         .values(**values)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(affected_rows(result))
 
 
 async def delete_from(
@@ -114,33 +117,33 @@ async def delete_from(
     """Delete ``message`` and everything after it (regenerate / edit re-run from there)."""
     result = await session.execute(
         sa_delete(Message).where(
-            Message.conversation_id == conversation_id,
-            Message.conversation_id.in_(_owned_conversations(owner_id)),  # type: ignore[attr-defined]
-            Message.created_at >= message.created_at,
+            col(Message.conversation_id) == conversation_id,
+            col(Message.conversation_id).in_(_owned_conversations(owner_id)),
+            col(Message.created_at) >= message.created_at,
         )
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return affected_rows(result)
 
 
 async def mark_streaming_as_interrupted(session: AsyncSession) -> int:
     """System task at start-up, not a user action: replies a dead process left half-written."""
     result = await session.execute(
         update(Message)
-        .where(Message.status == MessageStatus.STREAMING)
+        .where(col(Message.status) == MessageStatus.STREAMING)
         .values(status=MessageStatus.INTERRUPTED, updated_at=utcnow())
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return affected_rows(result)
 
 
 async def has_streaming_reply(
     session: AsyncSession, owner_id: uuid.UUID, conversation_id: uuid.UUID
 ) -> bool:
     result = await session.execute(
-        select(Message.id)
+        select(col(Message.id))
         .where(
-            Message.conversation_id == conversation_id,
-            Message.conversation_id.in_(_owned_conversations(owner_id)),  # type: ignore[attr-defined]
-            Message.status == MessageStatus.STREAMING,
+            col(Message.conversation_id) == conversation_id,
+            col(Message.conversation_id).in_(_owned_conversations(owner_id)),
+            col(Message.status) == MessageStatus.STREAMING,
         )
         .limit(1)
     )
@@ -157,10 +160,10 @@ async def list_page_for_conversation(
 ) -> list[Message]:
     """Oldest first, starting after the (created_at, id) position ``after``."""
     query = select(Message).where(
-        Message.conversation_id == conversation_id,
-        Message.conversation_id.in_(_owned_conversations(owner_id)),  # type: ignore[attr-defined]
+        col(Message.conversation_id) == conversation_id,
+        col(Message.conversation_id).in_(_owned_conversations(owner_id)),
     )
     if after is not None:
-        query = query.where(tuple_(Message.created_at, Message.id) > tuple_(*after))
-    query = query.order_by(*_in_order()).limit(limit)  # type: ignore[arg-type]
+        query = query.where(tuple_(col(Message.created_at), col(Message.id)) > tuple_(*after))
+    query = query.order_by(*_in_order()).limit(limit)
     return list((await session.execute(query)).scalars())

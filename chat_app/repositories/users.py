@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from chat_app.models.common import utcnow
 from chat_app.models.user import User, normalize_email
@@ -18,7 +19,7 @@ async def get_by_id(session: AsyncSession, user_id: uuid.UUID) -> User | None:
 
 
 async def get_by_email(session: AsyncSession, email: str) -> User | None:
-    result = await session.execute(select(User).where(User.email == normalize_email(email)))
+    result = await session.execute(select(User).where(col(User.email) == normalize_email(email)))
     return result.scalar_one_or_none()
 
 
@@ -27,7 +28,7 @@ async def count(session: AsyncSession) -> int:
 
 
 async def list_all(session: AsyncSession) -> list[User]:
-    return list((await session.execute(select(User).order_by(User.created_at))).scalars())
+    return list((await session.execute(select(User).order_by(col(User.created_at)))).scalars())
 
 
 async def create(
@@ -67,8 +68,10 @@ async def set_active(session: AsyncSession, user: User, active: bool) -> None:
 async def bump_session_version(session: AsyncSession, user_id: uuid.UUID) -> None:
     await session.execute(
         update(User)
-        .where(User.id == user_id)
-        .values(session_version=User.session_version + 1, revoked_tokens=[], updated_at=utcnow())
+        .where(col(User.id) == user_id)
+        .values(
+            session_version=col(User.session_version) + 1, revoked_tokens=[], updated_at=utcnow()
+        )
     )
 
 
