@@ -113,9 +113,12 @@ async def list_with_messages(
 ) -> list[ConversationWithMessages]:
     """The owner's conversations (all, or the one asked for), newest-updated first, each with
     its messages in conversation order. Two queries whatever the number of conversations."""
-    conversations_query = select(Conversation).where(Conversation.owner_id == owner_id)
+    owned = Conversation.owner_id == owner_id
+    conversations_query = select(Conversation).where(owned)  # type: ignore[arg-type]
     if conversation_id is not None:
-        conversations_query = conversations_query.where(Conversation.id == conversation_id)
+        conversations_query = conversations_query.where(
+            Conversation.id == conversation_id  # type: ignore[arg-type]
+        )
     conversations_query = conversations_query.order_by(
         Conversation.updated_at.desc(),  # type: ignore[attr-defined]
         Conversation.id.desc(),  # type: ignore[attr-defined]
@@ -127,11 +130,13 @@ async def list_with_messages(
     messages_query = (
         select(Message)
         .join(Conversation, Message.conversation_id == Conversation.id)  # type: ignore[arg-type]
-        .where(Conversation.owner_id == owner_id)
+        .where(owned)  # type: ignore[arg-type]
         .order_by(Message.conversation_id, Message.created_at, Message.id)  # type: ignore[arg-type]
     )
     if conversation_id is not None:
-        messages_query = messages_query.where(Message.conversation_id == conversation_id)
+        messages_query = messages_query.where(
+            Message.conversation_id == conversation_id  # type: ignore[arg-type]
+        )
     by_conversation: dict[uuid.UUID, list[Message]] = {c.id: [] for c in conversations}
     for message in (await session.execute(messages_query)).scalars():
         # A conversation created between the two queries is not in this export.
