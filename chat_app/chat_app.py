@@ -6,7 +6,7 @@ import reflex as rx
 
 from chat_app.api.app import create_api
 from chat_app.api.security_headers import security_headers
-from chat_app.pages.chat import chat_page
+from chat_app.pages.chat import CONVERSATION_ON_LOAD, NEW_CHAT_ON_LOAD, chat_page
 from chat_app.pages.login import login_page
 from chat_app.pages.register import register_page
 from chat_app.state.auth import AuthState
@@ -21,4 +21,5 @@ app.add_page(
     title="Create account · Chat",
     on_load=AuthState.open_register_page,
 )
-app.add_page(chat_page, route="/", title="Chat", on_load=AuthState.guard_private_page)
+app.add_page(chat_page, route="/", title="Chat", on_load=NEW_CHAT_ON_LOAD)
+app.add_page(chat_page, route="/c/[conversation_id]", title="Chat", on_load=CONVERSATION_ON_LOAD)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import uuid
 from dataclasses import dataclass
@@ -101,19 +102,25 @@ async def login(email: str, password: str, client_address: str = "") -> LoggedIn
             f"Too many failed attempts. Try again in {minutes} minute{'s' if minutes > 1 else ''}.",
             retry_after=wait,
         )
-    async with session_scope() as session:
-        # An email no account can have (too long; NUL, which PostgreSQL text cannot hold; a lone
-        # surrogate, which no driver can encode) is an unknown email, not a database error.
-        lookup = len(email) <= 254 and email.isprintable()
-        user = await users_repo.get_by_email(session, email) if lookup else None
-        # Always pay for one bcrypt check so unknown emails answer as slowly as wrong passwords.
-        stored_hash = user.password_hash if user is not None else security.dummy_hash()
-        ok = await security.verify_password(password, stored_hash)
-        if user is None or not ok or not user.is_active:
-            throttle.record_failure(keys)
-            raise Refused(LOGIN_FAILED)
-        throttle.clear(f"account:{email}")
-        return _logged_in(user)
+    # An email no account can have (too long; NUL, which PostgreSQL text cannot hold; a lone
+    # surrogate, which no driver can encode) is an unknown email, not a database error.
+    user = None
+    if len(email) <= 254 and email.isprintable():
+        # The connection goes back to the pool before bcrypt runs: a burst of logins must not
+        # hold every pooled connection for ~0.2 s each.
+        async with session_scope() as session:
+            user = await users_repo.get_by_email(session, email)
+    # Always pay for one bcrypt check so unknown emails answer as slowly as wrong passwords.
+    # The dummy hash is made once, at full bcrypt cost: in a thread, not on the event loop.
+    stored_hash = (
+        user.password_hash if user is not None else await asyncio.to_thread(security.dummy_hash)
+    )
+    ok = await security.verify_password(password, stored_hash)
+    if user is None or not ok or not user.is_active:
+        throttle.record_failure(keys)
+        raise Refused(LOGIN_FAILED)
+    throttle.clear(f"account:{email}")
+    return _logged_in(user)
 
 
 def _token_still_valid(user: User | None, claims: security.SessionClaims) -> bool:

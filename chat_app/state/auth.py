@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 
 import reflex as rx
+from reflex.event import EventSpec
 
 from chat_app.core.session_cookie import read_session_cookie
 from chat_app.core.settings import get_settings
@@ -159,3 +160,22 @@ class AuthState(rx.State):
             await auth_service.logout_everywhere(user_id)
         self._forget_user()
         return post_form("/api/v1/auth/logout", {"everywhere": "1"})
+
+
+# ---- for the other states' handlers ---------------------------------------------------------
+# Module functions rather than AuthState methods: every public method of a state is an event
+# the browser can send.
+
+
+async def acting_user_id(state: rx.State) -> uuid.UUID | None:
+    """The user behind the tab that sent the current event, re-checked now (None: logged out)."""
+    auth = await state.get_state(AuthState)
+    return await auth.require_user_id()
+
+
+async def session_ended(state: rx.State) -> EventSpec:
+    """Where a data handler sends a tab whose session stopped working mid-use."""
+    auth = await state.get_state(AuthState)
+    if auth._has_cookie():
+        return full_page_load("/api/v1/auth/expired")
+    return rx.redirect("/login", replace=True)

@@ -1,0 +1,215 @@
+"""The admin command line (``python -m chat_app``), run in-process against real databases."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import Awaitable
+from typing import TypeVar
+
+import pytest
+
+from chat_app.__main__ import main
+from chat_app.core.db import dispose_engine, session_scope
+from chat_app.models import Conversation, Message, MessageStatus
+from chat_app.repositories import users as users_repo
+from chat_app.services import auth
+from chat_app.services.errors import Refused
+
+T = TypeVar("T")
+PASSWORD = "correct horse battery"
+
+
+def call(awaitable: Awaitable[T]) -> T:
+    """Run one service call in its own loop, like the CLI does, and release the engine after."""
+
+    async def go() -> T:
+        try:
+            return await awaitable
+        finally:
+            await dispose_engine()
+
+    return asyncio.run(go())
+
+
+def cli(
+    args: list[str],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    stdin: str = "",
+) -> tuple[int, str, str]:
+    monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_create_list_reset_disable_enable(
+    database_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, out, err = cli(
+        ["create-user", "Admin@Example.com", "--name", "The Admin", "--admin", "--password-stdin"],
+        capsys,
+        monkeypatch,
+        stdin=PASSWORD + "\n",
+    )
+    assert (code, err) == (0, "")
+    assert out.strip() == "Created admin@example.com (admin)."
+
+    code, out, _ = cli(
+        ["create-user", "bob@example.com", "--name", "Bob", "--password-stdin"],
+        capsys,
+        monkeypatch,
+        stdin=PASSWORD + "\n",
+    )
+    assert code == 0
+    assert out.strip() == "Created bob@example.com."
+
+    code, out, _ = cli(["list-users"], capsys, monkeypatch)
+    assert code == 0
+    rows = [line.split("\t") for line in out.strip().splitlines()]
+    assert [r[:4] for r in rows] == [
+        ["admin@example.com", "The Admin", "admin", "active"],
+        ["bob@example.com", "Bob", "user", "active"],
+    ]
+    # The password read from stdin (without its newline) is the one that works.
+    assert call(auth.login("bob@example.com", PASSWORD)).user.display_name == "Bob"
+
+    # reset-password: too short is refused with a message on stderr and changes nothing.
+    code, out, err = cli(
+        ["reset-password", "bob@example.com", "--password-stdin"], capsys, monkeypatch, "short\n"
+    )
+    assert code == 1
+    assert out == ""
+    assert "error:" in err and "at least 8 characters" in err
+    assert call(auth.login("bob@example.com", PASSWORD))
+
+    session = call(auth.login("bob@example.com", PASSWORD))
+    code, out, err = cli(
+        ["reset-password", "BOB@example.com", "--password-stdin"],
+        capsys,
+        monkeypatch,
+        "a brand new password\n",
+    )
+    assert (code, err) == (0, "")
+    assert "Password reset for BOB@example.com" in out
+    assert call(auth.resolve_session(session.token)) is None  # old sessions ended
+    with pytest.raises(Refused):
+        call(auth.login("bob@example.com", PASSWORD))
+    session = call(auth.login("bob@example.com", "a brand new password"))
+
+    code, out, err = cli(["disable-user", "bob@example.com"], capsys, monkeypatch)
+    assert (code, err) == (0, "")
+    assert out.strip() == "Disabled bob@example.com; their sessions were ended."
+    with pytest.raises(Refused, match="Incorrect email or password"):
+        call(auth.login("bob@example.com", "a brand new password"))
+    assert call(auth.resolve_session(session.token)) is None
+    code, out, _ = cli(["list-users"], capsys, monkeypatch)
+    assert "bob@example.com\tBob\tuser\tdisabled" in out
+
+    code, out, err = cli(["enable-user", "bob@example.com"], capsys, monkeypatch)
+    assert (code, err) == (0, "")
+    assert out.strip() == "Enabled bob@example.com."
+    assert call(auth.login("bob@example.com", "a brand new password")).user.is_active
+
+
+def test_errors_exit_1_with_message_on_stderr(
+    database_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, out, _ = cli(["list-users"], capsys, monkeypatch)
+    assert (code, out.strip()) == (0, "No users.")
+
+    for args, stdin, message in [
+        (["disable-user", "ghost@example.com"], "", "User not found"),
+        (["enable-user", "ghost@example.com"], "", "User not found"),
+        (
+            ["reset-password", "ghost@example.com", "--password-stdin"],
+            PASSWORD + "\n",
+            "User not found",
+        ),
+        (
+            ["create-user", "not-an-email", "--name", "X", "--password-stdin"],
+            PASSWORD + "\n",
+            "valid email",
+        ),
+        (
+            ["create-user", "x@example.com", "--name", "X", "--password-stdin"],
+            "short\n",
+            "at least 8",
+        ),
+        (
+            ["create-user", "x@example.com", "--name", "X", "--password-stdin"],
+            "😀" * 30 + "\n",
+            "72 bytes",
+        ),
+    ]:
+        code, out, err = cli(args, capsys, monkeypatch, stdin)
+        assert code == 1, args
+        assert out == ""
+        assert err.startswith("error: ") and message in err, (args, err)
+
+    cli(
+        ["create-user", "x@example.com", "--name", "X", "--password-stdin"],
+        capsys,
+        monkeypatch,
+        PASSWORD + "\n",
+    )
+    code, _, err = cli(
+        ["create-user", "X@EXAMPLE.COM", "--name", "Twin", "--password-stdin"],
+        capsys,
+        monkeypatch,
+        PASSWORD + "\n",
+    )
+    assert code == 1 and "already exists" in err
+    code, out, _ = cli(["list-users"], capsys, monkeypatch)
+    assert len(out.strip().splitlines()) == 1
+
+
+def test_unknown_command_is_a_usage_error(
+    database_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli(["drop-everything"], capsys, monkeypatch)
+    assert exc.value.code == 2
+
+
+def test_recover_interrupted(
+    database_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, out, _ = cli(["recover-interrupted"], capsys, monkeypatch)
+    assert (code, out.strip()) == (0, "Marked 0 unfinished replies as interrupted.")
+
+    async def seed() -> None:
+        async with session_scope() as session:
+            user = await users_repo.create(
+                session, email="ann@example.com", display_name="Ann", password_hash="x"
+            )
+            conversation = Conversation(owner_id=user.id)
+            session.add(conversation)
+            await session.flush()
+            session.add_all(
+                [
+                    Message(
+                        conversation_id=conversation.id,
+                        role="assistant",
+                        content="half",
+                        status=MessageStatus.STREAMING,
+                    ),
+                    Message(conversation_id=conversation.id, role="assistant", content="done"),
+                ]
+            )
+
+    call(seed())
+    code, out, _ = cli(["recover-interrupted"], capsys, monkeypatch)
+    assert (code, out.strip()) == (0, "Marked 1 unfinished reply as interrupted.")
+
+    async def statuses() -> dict[str, str]:
+        from sqlalchemy import select
+
+        async with session_scope() as session:
+            rows = await session.execute(select(Message.content, Message.status))
+            return {content: status for content, status in rows.all()}
+
+    assert call(statuses()) == {"half": "interrupted", "done": "complete"}
+    code, out, _ = cli(["recover-interrupted"], capsys, monkeypatch)
+    assert out.strip() == "Marked 0 unfinished replies as interrupted."
