@@ -10,6 +10,7 @@ import reflex as rx
 from chat_app.components.markdown import safe_markdown
 from chat_app.state.composer import ComposerState
 from chat_app.state.conversation import ConversationState, MessageView
+from chat_app.components.live_markdown import live_markdown
 from chat_app.state.stream import StreamState
 
 CONTENT_MAX_WIDTH = "48rem"
@@ -269,17 +270,15 @@ def typing_indicator() -> rx.Component:
 
 
 def streaming_reply() -> rx.Component:
-    """The reply being written: StreamState.draft only, so each flush re-renders just this."""
+    """The reply being written: its text lives in the browser's live store (only new text
+    crosses the socket), rendered with the same inert markdown as the history."""
     return rx.cond(
         streaming_here(),
         rx.hstack(
             _avatar(),
             rx.box(
-                rx.cond(
-                    StreamState.draft == "",
-                    typing_indicator(),
-                    render_markdown(StreamState.draft),
-                ),
+                rx.cond(~StreamState.has_text, typing_indicator()),
+                live_markdown(StreamState.reply_id, on_gap=StreamState.resync_live),
                 width="100%",
                 min_width="0",
             ),

@@ -180,7 +180,7 @@ async def test_send_on_new_chat_creates_it_and_follows_the_reply(model: FakeOpen
     assert redirect_path(events) == f"/c/{cid}"
     assert handler_name(events[-1]) == "follow"
     assert [(m.role, m.content) for m in tab.conversation.recent] == [("user", "Hello there")]
-    assert tab.stream.active and tab.stream.stream_cid == cid and tab.stream.draft == ""
+    assert tab.stream.active and tab.stream.stream_cid == cid and not tab.stream.has_text
     assert tab.sidebar.items[0].id == cid
     assert tab.composer.error == ""
 
