@@ -99,11 +99,25 @@ def _inert_image(*_children: Any, **_props: Any) -> Component:
 
 def _code_block(code: Any, **props: Any) -> Component:
     """Fenced code: highlighted, copy button, language from the fence (``language-xxx``)."""
+    copy_button = rx.icon_button(
+        rx.icon("copy", size=14),
+        aria_label="Copy code",
+        title="Copy code",
+        type="button",
+        variant="ghost",
+        color_scheme="gray",
+        size="1",
+        on_click=rx.set_clipboard(code),
+        position="absolute",
+        top="0.6em",
+        right="0.6em",
+    )
     return CodeBlock.create(
         code,
         margin_y="1em",
         wrap_long_lines=True,
         can_copy=True,
+        copy_button=copy_button,
         **props,
     )
 

@@ -45,10 +45,8 @@ log = logging.getLogger(__name__)
 ALREADY_STREAMING = (
     "A reply is still being written in this conversation. Wait for it to finish or stop it first."
 )
-TITLE_PROMPT = (
-    "Write a short title (at most six words) for a chat that starts with the exchange below. "
-    "Answer with the title only: no quotes, no trailing punctuation."
-)
+TITLE_PROMPT = "You name chats. Titles are at most six words, with no quotes or trailing dot."
+TITLE_REQUEST = "Write the title for this chat. Answer with the title only."
 TITLE_TIMEOUT_SECONDS = 15
 
 _bus = LocalReplyBus()
@@ -428,12 +426,13 @@ async def _finish(
 
 async def _auto_title(job: _Job) -> str | None:
     """Ask the model for a title; on any failure the provisional title (first words) stays."""
+    # The exchange as real turns, then the request: models (and the offline demo, which titles
+    # from the first user turn) see the user's words as the user's words.
     turns = [
         ChatTurn(role="system", content=TITLE_PROMPT),
-        ChatTurn(
-            role="user",
-            content=f"User: {job.first_user_text[:1000]}\n\nAssistant: {job.reply.text()[:1000]}",
-        ),
+        ChatTurn(role="user", content=job.first_user_text[:1000]),
+        ChatTurn(role="assistant", content=job.reply.text()[:1000]),
+        ChatTurn(role="user", content=TITLE_REQUEST),
     ]
     try:
         async with asyncio.timeout(TITLE_TIMEOUT_SECONDS):

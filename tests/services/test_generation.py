@@ -285,3 +285,5 @@ async def test_demo_model_works_without_configuration(db, user_id, monkeypatch):
     assert final.status == MessageStatus.COMPLETE
     assert "Offline demo model" in final.content
     assert final.model == "demo"
+    conversation = await chat.get_conversation(user_id, started.conversation.id)
+    assert conversation.title == "hi demo"  # the demo titles from the user's own words
