@@ -66,3 +66,7 @@ migrate: install ## Apply database migrations to DATABASE_URL (default: the SQLi
 .PHONY: clean
 clean: ## Remove the build output (keeps .venv, .tools and data/)
 	rm -rf .web .states test-artifacts
+
+.PHONY: bench
+bench: $(VENV)/.dev-installed $(BUN) ## Run the benchmarks (not part of make test)
+	$(PY) -m bench $(BENCH_ARGS)

@@ -45,9 +45,9 @@ class AuthState(rx.State):
     # Server-only (underscore vars never reach the browser).
     _user_id: str = ""
 
-    # ---- helpers used by every other state ------------------------------------------------
+    # ---- helpers used by every other state (underscored: public methods are browser events)
 
-    async def session_user(self) -> UserPublic | None:
+    async def _session_user(self) -> UserPublic | None:
         """The user behind this tab's cookie, checked against the database now."""
         token = read_session_cookie(self.router.headers.cookie)
         user = await auth_service.resolve_session(token)
@@ -57,8 +57,8 @@ class AuthState(rx.State):
             self._remember_user(user)
         return user
 
-    async def require_user_id(self) -> uuid.UUID | None:
-        user = await self.session_user()
+    async def _require_user_id(self) -> uuid.UUID | None:
+        user = await self._session_user()
         return user.id if user is not None else None
 
     def _remember_user(self, user: UserPublic) -> None:
@@ -83,7 +83,7 @@ class AuthState(rx.State):
     @rx.event
     async def guard_private_page(self):
         """on_load of every private page: unknown visitors go to /login, nothing is shown."""
-        if await self.session_user() is not None:
+        if await self._session_user() is not None:
             return None
         if self._has_cookie():
             # A cookie that no longer works: have the server drop it, then log in again.
@@ -96,7 +96,7 @@ class AuthState(rx.State):
         reason = self.router.url.query_parameters.get("reason", "")
         self.notice = LOGIN_NOTICES.get(reason, "")
         self.registration_open = get_settings().allow_registration
-        if await self.session_user() is not None:
+        if await self._session_user() is not None:
             return rx.redirect("/", replace=True)
         return None
 
@@ -105,7 +105,7 @@ class AuthState(rx.State):
         self.register_error = ""
         self.register_field_errors = {}
         self.registration_open = get_settings().allow_registration
-        if await self.session_user() is not None:
+        if await self._session_user() is not None:
             return rx.redirect("/", replace=True)
         return None
 
@@ -155,7 +155,7 @@ class AuthState(rx.State):
 
     @rx.event
     async def logout_everywhere(self):
-        user_id = await self.require_user_id()
+        user_id = await self._require_user_id()
         if user_id is not None:
             await auth_service.logout_everywhere(user_id)
         self._forget_user()
@@ -170,7 +170,7 @@ class AuthState(rx.State):
 async def acting_user_id(state: rx.State) -> uuid.UUID | None:
     """The user behind the tab that sent the current event, re-checked now (None: logged out)."""
     auth = await state.get_state(AuthState)
-    return await auth.require_user_id()
+    return await auth._require_user_id()
 
 
 async def session_ended(state: rx.State) -> EventSpec:

@@ -221,7 +221,7 @@ async def test_guard_with_valid_cookie_lets_the_user_in(db: str) -> None:
     assert state.user_name == "Ann Lee"
     assert state.user_email == "ann@example.com"
     assert state.is_admin
-    assert await state.require_user_id() == registered.user.id
+    assert await state._require_user_id() == registered.user.id
 
 
 @pytest.mark.parametrize("how", ["logged-out", "logged-out-everywhere", "disabled", "garbage"])
@@ -243,7 +243,7 @@ async def test_guard_with_dead_cookie_sends_the_browser_to_expired(db: str, how:
     assert page_load_target(spec) == "/api/v1/auth/expired"
     assert not state.authenticated
     assert state.user_name == ""
-    assert await state.require_user_id() is None
+    assert await state._require_user_id() is None
 
 
 async def test_open_login_page_shows_the_expired_notice(db: str) -> None:
