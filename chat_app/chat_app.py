@@ -9,6 +9,8 @@ from chat_app.api.security_headers import security_headers
 from chat_app.pages.chat import CONVERSATION_ON_LOAD, NEW_CHAT_ON_LOAD, chat_page
 from chat_app.pages.login import login_page
 from chat_app.pages.register import register_page
+from chat_app.pages.settings import ON_LOAD as SETTINGS_ON_LOAD
+from chat_app.pages.settings import settings_page
 from chat_app.state.auth import AuthState
 
 app = rx.App(
@@ -23,3 +25,4 @@ app.add_page(
 )
 app.add_page(chat_page, route="/", title="Chat", on_load=NEW_CHAT_ON_LOAD)
 app.add_page(chat_page, route="/c/[conversation_id]", title="Chat", on_load=CONVERSATION_ON_LOAD)
+app.add_page(settings_page, route="/settings", title="Settings · Chat", on_load=SETTINGS_ON_LOAD)

@@ -67,8 +67,36 @@ def conversation_settings() -> rx.Component:
             ),
             content="System prompt",
         ),
+        rx.cond(ConversationState.cid != "", export_menu()),
         align="center",
         spacing="2",
+    )
+
+
+def export_menu() -> rx.Component:
+    """Download this conversation (plain links: the API accepts the session cookie for reads)."""
+
+    def item(label: str, fmt: str) -> rx.Component:
+        return rx.menu.item(
+            rx.el.a(
+                label,
+                href=f"/api/v1/conversations/{ConversationState.cid}/export?format={fmt}",
+                download=True,
+                style={"color": "inherit", "textDecoration": "none", "width": "100%"},
+            )
+        )
+
+    return rx.menu.root(
+        rx.menu.trigger(
+            rx.icon_button(
+                rx.icon("download", size=18),
+                variant="ghost",
+                color_scheme="gray",
+                aria_label="Export conversation",
+                data_testid="export-conversation",
+            )
+        ),
+        rx.menu.content(item("Export as JSON", "json"), item("Export as Markdown", "markdown")),
     )
 
 

@@ -27,6 +27,12 @@ def user_menu() -> rx.Component:
             rx.menu.item(
                 rx.icon("sun-moon", size=14), "Toggle dark mode", on_select=rx.toggle_color_mode
             ),
+            rx.menu.item(
+                rx.icon("settings", size=14),
+                "Settings, API tokens, import/export",
+                on_select=rx.redirect("/settings"),
+                data_testid="open-settings",
+            ),
             rx.menu.separator(),
             rx.menu.item(
                 rx.icon("log-out", size=14),
