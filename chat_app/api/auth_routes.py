@@ -1,9 +1,9 @@
 """HTTP endpoints that set and clear the HttpOnly session cookie.
 
 Reflex talks over a websocket, which cannot set cookies. So a successful login in the UI yields
-a 30-second signed ticket (not a session token); the page posts it here (a top-level form POST, so SameSite=Lax
-cookies are accepted), and this route sets the cookie and redirects. The full page load that
-follows reconnects the websocket, whose handshake then carries the cookie.
+a 30-second signed ticket (not a session token); the page posts it here (a top-level form POST,
+so SameSite=Lax cookies are accepted), and this route sets the cookie and redirects. The full
+page load that follows reconnects the websocket, whose handshake then carries the cookie.
 """
 
 from __future__ import annotations

@@ -37,7 +37,9 @@ async def current_user(request: Request) -> UserPublic:
     else:
         user = await auth_service.resolve_session(token)
     if user is None:
-        raise ApiError(401, "invalid_token", "The token is invalid, expired or revoked.", _CHALLENGE)
+        raise ApiError(
+            401, "invalid_token", "The token is invalid, expired or revoked.", _CHALLENGE
+        )
     return user
 
 

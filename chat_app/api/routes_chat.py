@@ -59,7 +59,9 @@ def _started(user_id: Any, started: ReplyStarted, stream: bool) -> Any:
 
 @router.get("/models", response_model=list[ModelOut])
 async def list_models(user: CurrentUser) -> list[ModelOut]:
-    return [ModelOut(id=m.id, label=m.label, is_demo=m.is_demo) for m in await chat.available_models()]
+    return [
+        ModelOut(id=m.id, label=m.label, is_demo=m.is_demo) for m in await chat.available_models()
+    ]
 
 
 @router.get("/conversations", response_model=ConversationList)
@@ -74,7 +76,9 @@ async def list_conversations(
 
 
 @router.post("/conversations", response_model=ConversationOut, status_code=201)
-async def create_conversation(body: ConversationCreateRequest, user: CurrentUser) -> ConversationOut:
+async def create_conversation(
+    body: ConversationCreateRequest, user: CurrentUser
+) -> ConversationOut:
     return _out(
         await chat.create_conversation(
             user.id, title=body.title, model=body.model, system_prompt=body.system_prompt
@@ -126,7 +130,9 @@ async def list_messages(
 )
 async def send_message(conversation_id: str, body: SendMessageRequest, user: CurrentUser) -> Any:
     """Send a user message; with ``stream`` (default) the reply streams back as SSE."""
-    started = await generation.send_message(user.id, conversation_id, body.content, model=body.model)
+    started = await generation.send_message(
+        user.id, conversation_id, body.content, model=body.model
+    )
     return _started(user.id, started, body.stream)
 
 

@@ -32,9 +32,7 @@ def _download(body: Any, fmt: ExportFormat, stem: str) -> JSONResponse | PlainTe
 
 
 @router.get("/export")
-async def export_all(
-    user: CurrentUser, format: Annotated[ExportFormat, Query()] = "json"
-) -> Any:
+async def export_all(user: CurrentUser, format: Annotated[ExportFormat, Query()] = "json") -> Any:
     """All of the caller's conversations."""
     if format == "markdown":
         return _download(await transfer.export_markdown(user.id), format, "chat-export")

@@ -30,7 +30,7 @@ class RegisterRequest(Strict):
 
 class TokenResponse(BaseModel):
     access_token: str
-    token_type: str = "bearer"
+    token_type: str = "bearer"  # noqa: S105  (a label, not a secret)
     user: UserPublic
 
 

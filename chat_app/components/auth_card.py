@@ -62,14 +62,14 @@ def field(
     )
 
 
-def form_error(message: rx.Var) -> rx.Component:
+def form_error(message: rx.Var | str) -> rx.Component:
     return rx.cond(
         message != "",
         rx.callout(message, icon="triangle-alert", color_scheme="red", role="alert", width="100%"),
     )
 
 
-def form_notice(message: rx.Var) -> rx.Component:
+def form_notice(message: rx.Var | str) -> rx.Component:
     return rx.cond(
         message != "",
         rx.callout(message, icon="info", color_scheme="blue", width="100%"),

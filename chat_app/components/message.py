@@ -7,10 +7,10 @@ from typing import cast
 
 import reflex as rx
 
+from chat_app.components.live_markdown import live_markdown
 from chat_app.components.markdown import safe_markdown
 from chat_app.state.composer import ComposerState
 from chat_app.state.conversation import ConversationState, MessageView
-from chat_app.components.live_markdown import live_markdown
 from chat_app.state.stream import StreamState
 
 CONTENT_MAX_WIDTH = "48rem"

@@ -20,7 +20,7 @@ import jwt
 from chat_app.core.settings import get_settings
 
 JWT_ALGORITHM = "HS256"
-SESSION_TOKEN_TYPE = "session"
+SESSION_TOKEN_TYPE = "session"  # noqa: S105  (a label, not a secret)
 LOGIN_TICKET_TYPE = "login-ticket"
 LOGIN_TICKET_SECONDS = 30
 

@@ -68,8 +68,8 @@ class Settings(BaseSettings):
         key = self.secret_key.strip()
         if not key:
             raise ValueError(
-                "SECRET_KEY is not set. In production set SECRET_KEY to a random string of at least "
-                f"{MIN_SECRET_LENGTH} characters, e.g. the output of "
+                "SECRET_KEY is not set. In production set SECRET_KEY to a random string of at "
+                f"least {MIN_SECRET_LENGTH} characters, e.g. the output of "
                 "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`."
             )
         if key.lower() in _PLACEHOLDER_SECRETS or len(key) < MIN_SECRET_LENGTH:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import reflex as rx
 
 from chat_app.components.user_menu import user_menu
@@ -24,7 +26,7 @@ def _section(title: str, description: str, *children: rx.Component) -> rx.Compon
     )
 
 
-def _token_row(token: rx.Var) -> rx.Component:
+def _token_row(token: Any) -> rx.Component:
     return rx.table.row(
         rx.table.cell(rx.text(token["name"], weight="medium")),
         rx.table.cell(rx.code(token["prefix"])),
@@ -36,7 +38,7 @@ def _token_row(token: rx.Var) -> rx.Component:
                 size="1",
                 color_scheme="red",
                 variant="soft",
-                on_click=SettingsState.revoke_token(token["id"]),
+                on_click=SettingsState.revoke_token(token["id"]),  # type: ignore[operator]
                 data_testid="revoke-token",
             )
         ),
@@ -91,7 +93,7 @@ def tokens_section() -> rx.Component:
             ),
         ),
         rx.cond(
-            SettingsState.tokens.length() > 0,
+            SettingsState.tokens,
             rx.table.root(
                 rx.table.header(
                     rx.table.row(
@@ -159,7 +161,7 @@ def import_section() -> rx.Component:
         ),
         rx.button(
             "Import",
-            on_click=SettingsState.import_file(rx.upload_files(upload_id=UPLOAD_ID)),  # type: ignore[call-arg]
+            on_click=SettingsState.import_file(rx.upload_files(upload_id=UPLOAD_ID)),  # type: ignore[operator]
             data_testid="import-submit",
         ),
         rx.cond(

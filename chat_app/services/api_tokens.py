@@ -19,7 +19,7 @@ from chat_app.repositories import users as users_repo
 from chat_app.services.chat import parse_id
 from chat_app.services.errors import InvalidInput, NotFound
 
-TOKEN_PREFIX = "cat_"
+TOKEN_PREFIX = "cat_"  # noqa: S105  (a label, not a secret)
 MAX_TOKENS_PER_USER = 50
 # Writing last_used_at on every request would turn each API read into a write.
 LAST_USED_RESOLUTION = timedelta(minutes=1)

@@ -37,8 +37,8 @@ from chat_app.services.chat import create_conversation, parse_id
 from chat_app.services.context import build_turns
 from chat_app.services.errors import Conflict, InvalidInput, NotFound, Refused
 from chat_app.services.live import LiveReply, LocalReplyBus
-from chat_app.services.throttle import FailureThrottle
 from chat_app.services.text_rules import storable, title_from_text, validate_user_message
+from chat_app.services.throttle import FailureThrottle
 
 log = logging.getLogger(__name__)
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 
 import reflex as rx
+from reflex_base.event import EventSpec
 
 
-def post_form(action: str, fields: dict[str, str]) -> rx.event.EventSpec:
+def post_form(action: str, fields: dict[str, str]) -> EventSpec:
     """Navigate with a top-level POST, e.g. to trade a login ticket for the HttpOnly cookie.
 
     A POST keeps the ticket out of the URL, history and server logs. Values are JSON-encoded
@@ -24,6 +25,6 @@ def post_form(action: str, fields: dict[str, str]) -> rx.event.EventSpec:
     return rx.call_script(script)
 
 
-def full_page_load(path: str) -> rx.event.EventSpec:
+def full_page_load(path: str) -> EventSpec:
     """Leave the single-page app: the server must see the request (e.g. to clear a cookie)."""
     return rx.call_script(f"window.location.replace({json.dumps(path)})")

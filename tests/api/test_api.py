@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from itertools import pairwise
 
 import pytest
 
@@ -44,7 +45,9 @@ async def test_login_failures_and_cookie_option(client):
         json={"email": email, "display_name": "Me", "password": "password123"},
     )
     bad = await client.post("/api/v1/auth/login", json={"email": email, "password": "nope-nope"})
-    assert bad.status_code == 403 and bad.json()["error"]["message"] == "Incorrect email or password."
+    assert (
+        bad.status_code == 403 and bad.json()["error"]["message"] == "Incorrect email or password."
+    )
     ok = await client.post(
         "/api/v1/auth/login", json={"email": email, "password": "password123", "set_cookie": True}
     )
@@ -96,7 +99,9 @@ async def test_personal_tokens_shown_once_listed_and_revocable(client, alice):
 
 
 async def test_conversation_crud_and_search(client, alice):
-    first = await new_conversation(client, alice, title="Alpha <b>plans</b>", system_prompt="Be nice")
+    first = await new_conversation(
+        client, alice, title="Alpha <b>plans</b>", system_prompt="Be nice"
+    )
     await new_conversation(client, alice, title="Beta")
     listed = (await client.get("/api/v1/conversations", headers=alice)).json()
     assert [c["title"] for c in listed["items"]] == ["Beta", "Alpha <b>plans</b>"]
@@ -164,7 +169,9 @@ async def test_resume_from_last_event_id_has_no_gap_and_no_duplicate(client, ali
         json={"content": "go", "stream": False},
         headers=alice,
     )
-    assert started.status_code == 200 and started.json()["assistant_message"]["status"] == "streaming"
+    assert (
+        started.status_code == 200 and started.json()["assistant_message"]["status"] == "streaming"
+    )
     await asyncio.sleep(0.2)  # let some text arrive, then "reconnect" from an offset
     offset = 25
     resumed = await client.get(
@@ -174,7 +181,7 @@ async def test_resume_from_last_event_id_has_no_gap_and_no_duplicate(client, ali
     events = parse_sse(resumed.text)
     deltas = [data for name, data, _ in events if name == "delta"]
     assert deltas[0]["offset"] == offset
-    for earlier, later in zip(deltas, deltas[1:], strict=False):
+    for earlier, later in pairwise(deltas):
         assert later["offset"] == earlier["offset"] + len(earlier["text"])
     full = "".join(f"tok{i} " for i in range(60))
     assert full[:offset] + "".join(d["text"] for d in deltas) == full
@@ -237,7 +244,9 @@ async def test_send_rate_limit_is_shared_and_429(client, alice, fake, monkeypatc
     fake.configure(reply_text="ok")
     conversation = await new_conversation(client, alice)
     url = f"/api/v1/conversations/{conversation['id']}"
-    assert (await client.post(f"{url}/messages", json={"content": "1"}, headers=alice)).status_code == 200
+    assert (
+        await client.post(f"{url}/messages", json={"content": "1"}, headers=alice)
+    ).status_code == 200
     assert (await client.post(f"{url}/regenerate", headers=alice)).status_code == 200
     limited = await client.post(f"{url}/messages", json={"content": "3"}, headers=alice)
     assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1

@@ -33,9 +33,7 @@ async def test_export_import_round_trip_between_users(client, alice, bob, fake):
     body = exported.json()
     assert len(body["conversations"]) == 2
 
-    imported = await client.post(
-        "/api/v1/import", content=json.dumps(body).encode(), headers=bob
-    )
+    imported = await client.post("/api/v1/import", content=json.dumps(body).encode(), headers=bob)
     assert imported.status_code == 200, imported.text
     assert len(imported.json()["imported"]) == 2 and imported.json()["skipped"] == []
     again = (await client.get("/api/v1/export", headers=bob)).json()

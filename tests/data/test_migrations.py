@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.orm import Session
 from sqlmodel import SQLModel
 
-from alembic import command
 from chat_app.models import Conversation, Message, User
 from tests.conftest import alembic_config
 
