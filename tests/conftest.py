@@ -36,11 +36,11 @@ os.environ.update(
 )
 os.environ.pop("DATABASE_URL", None)
 
-from chat_app.core import db as db_module  # noqa: E402
-from chat_app.core.settings import get_settings  # noqa: E402
 from sqlmodel import SQLModel  # noqa: E402
 
 import chat_app.models  # noqa: E402, F401  (registers every table)
+from chat_app.core import db as db_module  # noqa: E402
+from chat_app.core.settings import get_settings  # noqa: E402
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
