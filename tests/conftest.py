@@ -179,3 +179,9 @@ def run(database_url: str) -> Iterator:
 
 def unique_email(prefix: str = "user") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}@example.com"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Browser tests run last, together: Playwright's sync API keeps an event loop running on
+    the main thread for as long as the browser is open, which async tests cannot share."""
+    items.sort(key=lambda item: "tests/browser/" in item.nodeid.replace("\\", "/"))

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.fake_openai import FakeOpenAI, start_fake_openai
 from tests.support.served_app import ServedApp, serve_app
 
 CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/lib/chromium/chromium"))
@@ -44,9 +45,34 @@ def browser() -> Iterator:
         browser.close()
 
 
+# The compiled frontend has its server's port baked in, and every served app builds into the
+# same .web folder: two apps alive at once would point each other's pages at the wrong port.
+# So the whole browser suite shares ONE app (and one fake model that tests re-configure).
+BROWSER_MAX_MESSAGE_CHARS = 2000
+
+
 @pytest.fixture(scope="session")
-def served_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApp]:
-    app = serve_app(tmp_path_factory.mktemp("served-app"))
+def fake_model() -> Iterator[FakeOpenAI]:
+    server = start_fake_openai()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def served_app(
+    browser, fake_model: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServedApp]:
+    # `browser` first: without Chromium the suite is skipped before the app is built.
+    app = serve_app(
+        tmp_path_factory.mktemp("served-app"),
+        env={
+            "OPENAI_BASE_URL": fake_model.base_url,
+            "OPENAI_API_KEY": "test",
+            "MAX_MESSAGE_CHARS": str(BROWSER_MAX_MESSAGE_CHARS),
+            # Browser tests send quickly; the limit itself is tested in tests/api.
+            "SEND_RATE_PER_MINUTE": "0",
+        },
+    )
     yield app
     app.stop()
 

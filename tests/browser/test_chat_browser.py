@@ -15,16 +15,17 @@ from urllib.parse import urlparse
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.browser.conftest import BROWSER_MAX_MESSAGE_CHARS
 from tests.browser.test_auth_journey import register
 from tests.conftest import unique_email
-from tests.support.fake_openai import FakeOpenAI, start_fake_openai
-from tests.support.served_app import ServedApp, serve_app
+from tests.support.fake_openai import FakeOpenAI
+from tests.support.served_app import ServedApp
 
 pytestmark = pytest.mark.browser
 
 TOKENS_PER_SECOND = 20
 REPLY_TOKENS = 60
-MAX_MESSAGE_CHARS = 2000
+MAX_MESSAGE_CHARS = BROWSER_MAX_MESSAGE_CHARS
 REPLY_TIMEOUT_MS = 20_000  # the slowest reply here is 300 tokens at 20/s, stopped halfway
 CONVERSATION_URL = re.compile(r"/c/[0-9a-f-]{36}$")
 
@@ -52,26 +53,14 @@ def tokens(count: int) -> str:
 # ---- fixtures --------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeOpenAI]:
-    server = start_fake_openai(tokens_per_second=TOKENS_PER_SECOND, reply_tokens=REPLY_TOKENS)
-    yield server
-    server.stop()
+@pytest.fixture
+def fake(fake_model: FakeOpenAI) -> FakeOpenAI:
+    return fake_model
 
 
-@pytest.fixture(scope="module")
-def chat_server(browser, fake: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory):
-    # `browser` first: without Chromium the module is skipped before the app is built.
-    app = serve_app(
-        tmp_path_factory.mktemp("chat-app"),
-        env={
-            "OPENAI_BASE_URL": fake.base_url,
-            "OPENAI_API_KEY": "test",
-            "MAX_MESSAGE_CHARS": str(MAX_MESSAGE_CHARS),
-        },
-    )
-    yield app
-    app.stop()
+@pytest.fixture
+def chat_server(served_app: ServedApp) -> ServedApp:
+    return served_app
 
 
 @pytest.fixture
