@@ -16,7 +16,10 @@ react-markdown pipeline with these rules, all enforced in the browser:
   the alt text is empty) with the URL only in a ``title`` tooltip, so nothing is fetched;
 * fenced code renders with ``rx.code_block`` (syntax highlighting + copy button), the fence's
   language (```` ```python ````) is passed through; inline code stays ``rx.code``;
-* GitHub-flavoured markdown (tables, task lists, strikethrough, autolinks) stays on.
+* GitHub-flavoured markdown (tables, task lists, strikethrough, autolinks) stays on;
+* nesting deeper than :data:`MAX_MARKDOWN_DEPTH` (quotes, lists, emphasis…) is flattened to plain
+  text (:data:`FLATTEN_DEEP_JS`), so a few KB of ``>>>>…`` cannot crash the page; anything
+  that still throws while rendering shows that one text as plain text (an error boundary).
 
 The same pieces are reused by :mod:`chat_app.components.live_markdown`.
 """
@@ -29,6 +32,7 @@ import reflex as rx
 from reflex_base.components.component import Component, field
 from reflex_base.vars.base import Var
 from reflex_components_code.code import CodeBlock
+from reflex_components_core.base.error_boundary import ErrorBoundary
 from reflex_components_markdown.markdown import Markdown, Plugin
 
 # The one URL policy, as a JS function expression. It runs in the browser for every URL that
@@ -55,6 +59,53 @@ _SAFE_URL_FN = "__chatSafeUrl"
 _SAFE_URL_CODE = f"const {_SAFE_URL_FN} = {SAFE_URL_JS};"
 # react-markdown's urlTransform prop: the module-level function defined by add_custom_code.
 _URL_TRANSFORM: Var[Any] = Var(_js_expr=_SAFE_URL_FN)
+
+# Deeply nested markdown parses, but the stages after the parse (mdast -> hast, hast -> JSX,
+# React's commit) recurse once per level: 5,000 ">" or 1,000 "- " on one line (a few KB a model
+# can be talked into writing) overflowed the JS stack and took the whole conversation page down,
+# on every reload. This remark plugin runs right after the parse and, without recursing itself,
+# replaces whatever sits deeper than MAX_MARKDOWN_DEPTH with its text, as one plain paragraph
+# (a list item, a table cell or bare text where the parent needs one).
+MAX_MARKDOWN_DEPTH = 64
+_FLATTEN_DEEP_FN = "__chatFlattenDeep"
+FLATTEN_DEEP_JS = (
+    f"const {_FLATTEN_DEEP_FN} = () => (tree) => {{"
+    f" const MAX = {MAX_MARKDOWN_DEPTH};"
+    ' const INLINE = new Set(["paragraph", "heading", "emphasis", "strong", "delete", "link",'
+    ' "linkReference", "tableCell"]);'
+    " const textOf = (root) => {"
+    "  const out = []; const todo = [root];"
+    "  while (todo.length) {"
+    "   const n = todo.pop();"
+    '   if (typeof n === "string") { out.push(n); continue; }'
+    '   if (typeof n.value === "string") out.push(n.value);'
+    '   else if (typeof n.alt === "string") out.push(n.alt);'
+    "   const kids = Array.isArray(n.children) ? n.children : [];"
+    '   for (let i = kids.length - 1; i >= 0; i--) { todo.push(kids[i]); todo.push(" "); }'
+    "  }"
+    '  return out.join("").replace(/\\s+/g, " ").trim();'
+    " };"
+    " const flat = (node) => {"
+    '  const text = { type: "text", value: textOf(node) };'
+    "  if (INLINE.has(node.type)) return [text];"
+    '  const para = { type: "paragraph", children: [text] };'
+    '  if (node.type === "list") return [{ type: "listItem", spread: false, children: [para] }];'
+    '  if (node.type === "table" || node.type === "tableRow") {'
+    '   const cell = { type: "tableCell", children: [text] };'
+    '   return node.type === "table" ? [{ type: "tableRow", children: [cell] }] : [cell];'
+    "  }"
+    "  return [para];"
+    " };"
+    " const todo = [[tree, 0]];"
+    " while (todo.length) {"
+    "  const [node, depth] = todo.pop();"
+    "  if (!Array.isArray(node.children) || !node.children.length) continue;"
+    "  if (depth >= MAX) { node.children = flat(node); continue; }"
+    "  for (const child of node.children) todo.push([child, depth + 1]);"
+    " }"
+    " };"
+)
+_FLATTEN_DEEP: Var[Any] = Var(_js_expr=_FLATTEN_DEEP_FN)
 
 # Link rel/target. Kept as constants so tests and docs can refer to them.
 LINK_REL = "noopener noreferrer nofollow"
@@ -157,12 +208,12 @@ class SafeMarkdown(Markdown):
         return super().create(*children, **props)
 
     def add_custom_code(self) -> list[str]:
-        """Define the URL policy once per module that uses it.
+        """Define the URL policy and the depth limit once per module that uses them.
 
         Returns:
             The custom code.
         """
-        return [_SAFE_URL_CODE]
+        return [_SAFE_URL_CODE, FLATTEN_DEEP_JS]
 
     def get_component(self, tag: str, **props: Any) -> Component:
         """Like Markdown.get_component, but links and images get only vetted props.
@@ -194,10 +245,10 @@ def _plugins(use_math: bool) -> tuple[Var, Var]:
     Returns:
         (remark plugins, rehype plugins) as array Vars.
     """
-    remark: list[Var] = [Plugin.gfm]
+    remark: list[Var] = [_FLATTEN_DEEP, Plugin.gfm]
     rehype: list[Var] = []
     if use_math:
-        remark.insert(0, Plugin.math)
+        remark.insert(1, Plugin.math)
         rehype.append(Plugin.katex)  # KaTeX's `trust` stays false: no \href, \url, \html*.
     return Var.create(remark), Var.create(rehype)
 
@@ -227,7 +278,7 @@ MARKDOWN_CSS: dict[str, Any] = {
 def safe_markdown_root(
     source: Var | str, *, use_math: bool = True, component_map: dict | None = None
 ) -> Component:
-    """The bare SafeMarkdown component (no wrapping div).
+    """The SafeMarkdown component (no wrapping div), inside its own error boundary.
 
     Args:
         source: The markdown text (a string or a string Var).
@@ -238,11 +289,18 @@ def safe_markdown_root(
         The component.
     """
     remark, rehype = _plugins(use_math)
-    return SafeMarkdown.create(
+    markdown = SafeMarkdown.create(
         source,
         component_map=component_map or {},
         remark_plugins=remark,
         rehype_plugins=rehype,
+    )
+    # The parser itself recurses too (e.g. 10,000 ">" overflow the stack inside remark-gfm's
+    # transform, before any plugin of ours runs). Whatever throws, only this text falls back to
+    # plain text (a React text node, so still inert); the page and the other messages stay up.
+    return ErrorBoundary.create(
+        markdown,
+        fallback_render=rx.el.div(source, white_space="pre-wrap", class_name="chat-md-fallback"),
     )
 
 
@@ -272,9 +330,11 @@ def safe_markdown(text: Var | str, *, use_math: bool = True, **props: Any) -> Co
 
 
 __all__ = [
+    "FLATTEN_DEEP_JS",
     "LINK_REL",
     "LINK_TARGET",
     "MARKDOWN_CSS",
+    "MAX_MARKDOWN_DEPTH",
     "SAFE_URL_JS",
     "SafeMarkdown",
     "safe_component_map",

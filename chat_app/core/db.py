@@ -18,19 +18,29 @@ from sqlalchemy.ext.asyncio import (
 from chat_app.core.settings import get_settings
 
 
-def _enable_sqlite_foreign_keys(dbapi_connection: Any, _record: Any) -> None:
+def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
     # SQLite ignores ON DELETE CASCADE unless asked, per connection.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
+    # Let SQLAlchemy's "begin" event below issue BEGIN itself (the driver's own is DEFERRED).
+    dbapi_connection.isolation_level = None
+
+
+def _begin_immediate(connection: Any) -> None:
+    # A DEFERRED transaction that reads and then writes fails at once with "database is locked"
+    # when another writer got there first (busy_timeout does not apply to that upgrade).
+    # IMMEDIATE takes the write lock up front, so concurrent writers queue instead of failing.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def build_async_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30})
-        event.listen(engine.sync_engine, "connect", _enable_sqlite_foreign_keys)
+        event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)
+        event.listen(engine.sync_engine, "begin", _begin_immediate)
         return engine
     return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
 

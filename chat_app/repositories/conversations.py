@@ -13,6 +13,7 @@ from datetime import datetime
 
 from sqlalchemy import delete as sa_delete
 from sqlalchemy import exists, or_, select, tuple_
+from sqlalchemy import update as sa_update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
@@ -103,10 +104,12 @@ async def update(
 
 
 async def touch(session: AsyncSession, owner_id: uuid.UUID, conversation_id: uuid.UUID) -> None:
-    conversation = await get(session, owner_id, conversation_id)
-    if conversation is not None:
-        conversation.updated_at = utcnow()
-        await session.flush()
+    """Mark activity (one UPDATE: no read-then-write window)."""
+    await session.execute(
+        sa_update(Conversation)
+        .where(col(Conversation.id) == conversation_id, _owned(owner_id))
+        .values(updated_at=utcnow())
+    )
 
 
 async def delete(session: AsyncSession, owner_id: uuid.UUID, conversation_id: uuid.UUID) -> bool:

@@ -17,6 +17,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat_app.core.db import session_scope
@@ -48,6 +49,8 @@ ALREADY_STREAMING = (
 TITLE_PROMPT = "You name chats. Titles are at most six words, with no quotes or trailing dot."
 TITLE_REQUEST = "Write the title for this chat. Answer with the title only."
 TITLE_TIMEOUT_SECONDS = 15
+# The last write of a reply carries its final text and status: worth a retry on a busy database.
+FINAL_SAVE_ATTEMPTS = 3
 
 _bus = LocalReplyBus()
 _tasks: dict[uuid.UUID, asyncio.Task[None]] = {}
@@ -374,6 +377,10 @@ async def _generate(job: _Job) -> None:
     try:
         await _finish(job, status, error_detail, ttft_ms, usage)
     finally:
+        # Followers must learn the reply ended even if the database did not take the last write
+        # (the row then stays "streaming" and becomes "interrupted" at the next start).
+        if not reply.finished:
+            reply.finish(status, error_detail)
         _bus.release(reply)
         if _tasks.get(reply.conversation_id) is asyncio.current_task():
             del _tasks[reply.conversation_id]
@@ -397,15 +404,23 @@ async def _finish(
     usage: StreamEnd | None,
 ) -> None:
     reply = job.reply
-    await _save(
-        job,
-        content=reply.text(),
-        status=status,
-        error_detail=error_detail,
-        ttft_ms=ttft_ms,
-        prompt_tokens=usage.prompt_tokens if usage else None,
-        completion_tokens=usage.completion_tokens if usage else None,
-    )
+    final = {
+        "content": reply.text(),
+        "status": status,
+        "error_detail": error_detail,
+        "ttft_ms": ttft_ms,
+        "prompt_tokens": usage.prompt_tokens if usage else None,
+        "completion_tokens": usage.completion_tokens if usage else None,
+    }
+    for attempt in range(FINAL_SAVE_ATTEMPTS):
+        try:
+            await _save(job, **final)
+            break
+        except SQLAlchemyError:
+            if attempt == FINAL_SAVE_ATTEMPTS - 1:
+                raise
+            log.warning("final save of reply %s failed; retrying", reply.message_id)
+            await asyncio.sleep(0.2 * (attempt + 1))
     async with session_scope() as session:
         await conversations_repo.touch(session, reply.owner_id, reply.conversation_id)
     reply.finish(status, error_detail)

@@ -48,12 +48,15 @@ def browser() -> Iterator:
 # The compiled frontend has its server's port baked in, and every served app builds into the
 # same .web folder: two apps alive at once would point each other's pages at the wrong port.
 # So the whole browser suite shares ONE app (and one fake model that tests re-configure).
-BROWSER_MAX_MESSAGE_CHARS = 2000
+# The XSS corpus sends a 100 KB payload as a message and gets it back whole as a reply.
+BROWSER_MAX_MESSAGE_CHARS = 250_000
+# Local-model names rather than "fake-…": the journey's desktop screenshot goes into the README.
+BROWSER_MODELS = ["llama3.1:8b", "qwen2.5:7b"]
 
 
 @pytest.fixture(scope="session")
 def fake_model() -> Iterator[FakeOpenAI]:
-    server = start_fake_openai()
+    server = start_fake_openai(models=BROWSER_MODELS)
     yield server
     server.stop()
 
@@ -69,6 +72,7 @@ def served_app(
             "OPENAI_BASE_URL": fake_model.base_url,
             "OPENAI_API_KEY": "test",
             "MAX_MESSAGE_CHARS": str(BROWSER_MAX_MESSAGE_CHARS),
+            "MAX_REPLY_TOKENS": "60000",
             # Browser tests send quickly; the limit itself is tested in tests/api.
             "SEND_RATE_PER_MINUTE": "0",
         },
