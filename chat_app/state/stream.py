@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import reflex as rx
 
-from chat_app.components.live_markdown import live_append, live_clear, live_reset
 from chat_app.core.settings import get_settings
 from chat_app.services import chat as chat_service
 from chat_app.services import generation
@@ -28,6 +27,7 @@ from chat_app.state.conversation import (
     message_view,
     take_streaming_ids,
 )
+from chat_app.state.live_events import live_append, live_clear, live_reset
 from chat_app.state.sidebar import SidebarState, retitle, show_on_top
 
 # A finished reply is among the last few messages; no need to read the whole conversation.

@@ -227,20 +227,6 @@ def test_js_string_rejects_non_strings():
         lm.js_string(123)  # type: ignore[arg-type]
 
 
-def test_live_cursor_tracks_code_point_offsets():
-    cursor = lm.LiveCursor("r")
-    assert _code_of(cursor.append("a🚀")) == lm.live_append_js("r", 0, "a🚀")
-    assert _code_of(cursor.append("b")) == lm.live_append_js("r", 2, "b")
-    assert cursor.text == "a🚀b"
-    assert _code_of(cursor.reset()) == lm.live_reset_js("r", "a🚀b")
-    assert _code_of(cursor.clear()) == lm.live_clear_js("r")
-
-
-# --------------------------------------------------------------------------------------------
-# Browser code under node
-# --------------------------------------------------------------------------------------------
-
-
 def _node(script: str) -> Any:
     assert NODE is not None
     result = subprocess.run(
