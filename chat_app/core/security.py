@@ -7,17 +7,22 @@ thread: a burst of logins must not freeze every other user's stream.
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 import bcrypt
 import jwt
 
 from chat_app.core.settings import get_settings
+
+T = TypeVar("T")
 
 JWT_ALGORITHM = "HS256"
 SESSION_TOKEN_TYPE = "session"  # noqa: S105  (a label, not a secret)
@@ -42,12 +47,25 @@ def verify_password_sync(password: str, password_hash: str) -> bool:
         return False
 
 
+# bcrypt releases the GIL, so hashes run truly in parallel, and the default thread pool would run
+# up to cores+4 of them at once: a burst of logins then leaves the event loop thread (which
+# streams every reply) competing for CPU with all of them. One core is kept free for the loop.
+_HASH_POOL = ThreadPoolExecutor(
+    max_workers=max(1, (os.cpu_count() or 2) - 1), thread_name_prefix="bcrypt"
+)
+
+
+async def run_hashing(function: Callable[..., T], *args: Any) -> T:
+    """Run CPU-heavy password work off the event loop, on the bounded hashing pool."""
+    return await asyncio.get_running_loop().run_in_executor(_HASH_POOL, function, *args)
+
+
 async def hash_password(password: str) -> str:
-    return await asyncio.to_thread(hash_password_sync, password)
+    return await run_hashing(hash_password_sync, password)
 
 
 async def verify_password(password: str, password_hash: str) -> bool:
-    return await asyncio.to_thread(verify_password_sync, password, password_hash)
+    return await run_hashing(verify_password_sync, password, password_hash)
 
 
 @lru_cache

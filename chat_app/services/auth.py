@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import math
 import uuid
 from dataclasses import dataclass
@@ -113,7 +112,7 @@ async def login(email: str, password: str, client_address: str = "") -> LoggedIn
     # Always pay for one bcrypt check so unknown emails answer as slowly as wrong passwords.
     # The dummy hash is made once, at full bcrypt cost: in a thread, not on the event loop.
     stored_hash = (
-        user.password_hash if user is not None else await asyncio.to_thread(security.dummy_hash)
+        user.password_hash if user is not None else await security.run_hashing(security.dummy_hash)
     )
     ok = await security.verify_password(password, stored_hash)
     if user is None or not ok or not user.is_active:
