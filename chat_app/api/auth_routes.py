@@ -18,13 +18,6 @@ from chat_app.services import auth as auth_service
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
 
-def _safe_next(value: object) -> str:
-    # Only same-site paths: never an open redirect to another host.
-    if isinstance(value, str) and value.startswith("/") and not value.startswith(("//", "/\\")):
-        return value
-    return "/"
-
-
 @router.post("/session", include_in_schema=False)
 async def start_browser_session(request: Request) -> RedirectResponse:
     form = await request.form()
@@ -32,7 +25,7 @@ async def start_browser_session(request: Request) -> RedirectResponse:
     token = await auth_service.exchange_login_ticket(ticket if isinstance(ticket, str) else "")
     if token is None:
         return RedirectResponse("/login?reason=expired", status_code=303)
-    response = RedirectResponse(_safe_next(form.get("next")), status_code=303)
+    response = RedirectResponse(auth_service.safe_next_path(form.get("next")), status_code=303)
     set_session_cookie(response, request, token)
     return response
 

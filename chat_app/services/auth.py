@@ -45,6 +45,13 @@ def login_throttle() -> FailureThrottle:
     return FailureThrottle(settings.login_max_failures, settings.login_failure_window_seconds)
 
 
+def safe_next_path(value: object) -> str:
+    """Where to go after login: only a path on this site, never an open redirect elsewhere."""
+    if isinstance(value, str) and value.startswith("/") and not value.startswith(("//", "/\\")):
+        return value
+    return "/"
+
+
 def validation_message(exc: ValidationError) -> dict[str, str]:
     fields: dict[str, str] = {}
     for error in exc.errors():

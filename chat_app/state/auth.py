@@ -26,10 +26,6 @@ LOGIN_NOTICES = {
 }
 
 
-def _safe_next(value: str) -> str:
-    return value if value.startswith("/") and not value.startswith(("//", "/\\")) else "/"
-
-
 class AuthState(rx.State):
     user_name: str = ""
     user_email: str = ""
@@ -62,18 +58,26 @@ class AuthState(rx.State):
         return user.id if user is not None else None
 
     def _remember_user(self, user: UserPublic) -> None:
-        self._user_id = str(user.id)
-        self.user_name = user.display_name
-        self.user_email = user.email
-        self.is_admin = user.is_admin
-        self.authenticated = True
+        self._set_public(
+            user_id=str(user.id),
+            user_name=user.display_name,
+            user_email=user.email,
+            is_admin=user.is_admin,
+            authenticated=True,
+        )
 
     def _forget_user(self) -> None:
-        self._user_id = ""
-        self.user_name = ""
-        self.user_email = ""
-        self.is_admin = False
-        self.authenticated = False
+        self._set_public(
+            user_id="", user_name="", user_email="", is_admin=False, authenticated=False
+        )
+
+    def _set_public(self, *, user_id: str, **values: object) -> None:
+        # Every data event re-checks the session; assigning unchanged values would mark these
+        # vars dirty and re-send them to the browser with every event.
+        self._user_id = user_id
+        for name, value in values.items():
+            if getattr(self, name) != value:
+                setattr(self, name, value)
 
     def _has_cookie(self) -> bool:
         return read_session_cookie(self.router.headers.cookie) is not None
@@ -125,7 +129,7 @@ class AuthState(rx.State):
             self.login_error = exc.message
             return None
         self._remember_user(result.user)
-        next_path = _safe_next(self.router.url.query_parameters.get("next", "/"))
+        next_path = auth_service.safe_next_path(self.router.url.query_parameters.get("next", "/"))
         return post_form("/api/v1/auth/session", {"ticket": result.ticket, "next": next_path})
 
     @rx.event
