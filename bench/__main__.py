@@ -64,7 +64,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="extra environment for the app, e.g. REFLEX_STATE_MANAGER_MODE=memory (repeatable)",
+        help="extra environment for the app, e.g. REFLEX_STATE_MANAGER_MODE=disk (repeatable)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temp folder (logs, DB)")
     args = parser.parse_args(argv)
