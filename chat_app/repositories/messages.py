@@ -150,6 +150,24 @@ async def has_streaming_reply(
     return result.scalar_one_or_none() is not None
 
 
+async def interrupt_stale_replies(
+    session: AsyncSession, owner_id: uuid.UUID, conversation_id: uuid.UUID, *, started_before: Any
+) -> int:
+    """Replies still "streaming" that began before ``started_before`` cannot be alive (every
+    reply is capped in time): a failed final write left them so. Keep their text, mark them."""
+    result = await session.execute(
+        update(Message)
+        .where(
+            col(Message.conversation_id) == conversation_id,
+            col(Message.conversation_id).in_(_owned_conversations(owner_id)),
+            col(Message.status) == MessageStatus.STREAMING,
+            col(Message.created_at) < started_before,
+        )
+        .values(status=MessageStatus.INTERRUPTED, updated_at=utcnow())
+    )
+    return affected_rows(result)
+
+
 async def list_page_for_conversation(
     session: AsyncSession,
     owner_id: uuid.UUID,

@@ -16,6 +16,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -51,6 +52,8 @@ TITLE_REQUEST = "Write the title for this chat. Answer with the title only."
 TITLE_TIMEOUT_SECONDS = 15
 # The last write of a reply carries its final text and status: worth a retry on a busy database.
 FINAL_SAVE_ATTEMPTS = 3
+# Beyond the reply time cap: generation, saves and the title call have all ended by then.
+STALE_MARGIN_SECONDS = 60
 
 _bus = LocalReplyBus()
 _tasks: dict[uuid.UUID, asyncio.Task[None]] = {}
@@ -229,9 +232,16 @@ async def _refuse_if_streaming(
     session: AsyncSession, user_id: uuid.UUID, conversation_id: uuid.UUID
 ) -> None:
     live = _bus.get(conversation_id)
-    if (live is not None and not live.finished) or await messages_repo.has_streaming_reply(
-        session, user_id, conversation_id
-    ):
+    if live is not None and not live.finished:
+        raise Conflict(ALREADY_STREAMING)
+    # A reply older than the time cap is dead whatever its row says (its final write failed):
+    # without this, one failed write would block the conversation until the next restart.
+    settings = get_settings()
+    cutoff = utcnow() - timedelta(seconds=settings.max_reply_seconds + STALE_MARGIN_SECONDS)
+    await messages_repo.interrupt_stale_replies(
+        session, user_id, conversation_id, started_before=cutoff
+    )
+    if await messages_repo.has_streaming_reply(session, user_id, conversation_id):
         raise Conflict(ALREADY_STREAMING)
 
 

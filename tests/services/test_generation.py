@@ -3,6 +3,8 @@ OpenAI server behind the real SDK."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from chat_app.core.db import session_scope
@@ -115,6 +117,41 @@ async def test_interrupted_replies_are_recovered_with_their_text(fake, user_id):
     fake.configure(reply_tokens=3)
     await generation.regenerate_last(user_id, conversation.id)
     assert (await finished_reply(user_id, conversation.id)).status == MessageStatus.COMPLETE
+
+
+async def test_a_reply_left_streaming_by_a_failed_write_does_not_block_forever(
+    fake, user_id, monkeypatch
+):
+    """A row still "streaming" that is older than the time cap is dead: it becomes interrupted
+    (text kept) at the next send instead of blocking the conversation until a restart."""
+    monkeypatch.setenv("MAX_REPLY_SECONDS", "1")
+    monkeypatch.setattr(generation, "STALE_MARGIN_SECONDS", 0)
+    get_settings.cache_clear()
+    conversation = await chat.create_conversation(user_id, title="Stuck")
+    async with session_scope() as session:
+        await messages_repo.add(session, user_id, conversation.id, role="user", content="hi")
+        await messages_repo.add(
+            session,
+            user_id,
+            conversation.id,
+            role="assistant",
+            content="partial",
+            status=MessageStatus.STREAMING,
+        )
+    with pytest.raises(Conflict):  # young: it could still be alive somewhere
+        await generation.send_message(user_id, conversation.id, "again")
+    await asyncio.sleep(1.1)
+    fake.configure(reply_text="fresh")
+    await generation.send_message(user_id, conversation.id, "again")
+    final = await finished_reply(user_id, conversation.id)
+    messages = await chat.list_messages(user_id, conversation.id)
+    assert [(m.content, m.status) for m in messages] == [
+        ("hi", "complete"),
+        ("partial", "interrupted"),
+        ("again", "complete"),
+        ("fresh", "complete"),
+    ]
+    assert final.content == "fresh"
 
 
 async def test_reply_token_cap(fake, user_id, monkeypatch):
