@@ -102,12 +102,6 @@ async def insert_conversations(
     return ids
 
 
-async def insert_conversation_with_messages(
-    session: AsyncSession, owner_id: uuid.UUID, conversation: NewConversation
-) -> uuid.UUID:
-    return (await insert_conversations(session, owner_id, [conversation]))[0]
-
-
 async def list_with_messages(
     session: AsyncSession, owner_id: uuid.UUID, conversation_id: uuid.UUID | None = None
 ) -> list[ConversationWithMessages]:
