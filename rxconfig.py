@@ -5,6 +5,8 @@ from reflex_base.constants import StateManagerMode
 from reflex_base.plugins.sitemap import SitemapPlugin
 from reflex_components_radix.plugin import RadixThemesPlugin
 
+from chat_app.core.settings import OriginSettings
+
 config = rx.Config(
     app_name="chat_app",
     telemetry_enabled=False,
@@ -18,4 +20,9 @@ config = rx.Config(
     # (docs/benchmarks.md). One worker per process; set REFLEX_REDIS_URL to share state
     # between several (Reflex then uses its Redis manager).
     state_manager_mode=StateManagerMode.MEMORY,
+    # Reflex's default is "*" with credentials: any page could read responses with the user's
+    # cookie. Only the configured origins (APP_URL, ALLOWED_ORIGINS) get CORS headers; with
+    # none configured, no cross-origin page does (the app's own pages are same-origin).
+    # chat_app/api/trusted_origin.py refuses foreign websocket handshakes and cookie requests.
+    cors_allowed_origins=list(OriginSettings().trusted_origins),
 )

@@ -6,16 +6,22 @@ import reflex as rx
 
 from chat_app.api.app import create_api
 from chat_app.api.security_headers import security_headers
+from chat_app.api.trusted_origin import trusted_origin_guard
 from chat_app.pages.chat import CONVERSATION_ON_LOAD, NEW_CHAT_ON_LOAD, chat_page
 from chat_app.pages.login import login_page
 from chat_app.pages.register import register_page
 from chat_app.pages.settings import ON_LOAD as SETTINGS_ON_LOAD
 from chat_app.pages.settings import settings_page
 from chat_app.state.auth import AuthState
+from chat_app.state.tab_session import TabSessionBinding
 
 app = rx.App(
-    api_transformer=[create_api(), security_headers],
+    # Applied in order, each wrapping the previous: the Origin guard sees every request and
+    # websocket handshake first (Reflex's own CORS layer still sits outside it).
+    api_transformer=[create_api(), security_headers, trusted_origin_guard],
 )
+# First of all middleware: no event may see (or send) state filled under another session.
+app.add_middleware(TabSessionBinding(), index=0)
 app.add_page(login_page, route="/login", title="Log in · Chat", on_load=AuthState.open_login_page)
 app.add_page(
     register_page,

@@ -15,15 +15,47 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from chat_app.core.origins import origin_of
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # Placeholders people copy from examples; refusing them in production is the point.
 _PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "your-secret-key", "dev", "development"}
 MIN_SECRET_LENGTH = 32
 
 
-class Settings(BaseSettings):
+class OriginSettings(BaseSettings):
+    """Where the app is served from: the only origins whose pages may use a user's session.
+
+    Separate from ``Settings`` because rxconfig.py reads it at build time too, where the
+    production checks on ``Settings`` (a real SECRET_KEY) do not apply.
+    """
+
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
 
+    # The public URL users open, e.g. https://chat.example.com behind a reverse proxy. Empty: a
+    # page is trusted only on the exact origin (scheme, host, port) its request was sent to.
+    app_url: str = ""
+    # More origins, comma-separated (e.g. a second hostname of the same deployment).
+    allowed_origins: str = ""
+
+    @field_validator("app_url", "allowed_origins")
+    @classmethod
+    def _origins_are_origins(cls, value: str) -> str:
+        for item in _split(value):
+            if origin_of(item) is None:
+                raise ValueError(
+                    f"{item!r} is not an http(s) URL with a host, e.g. https://chat.example.com"
+                )
+        return value.strip()
+
+    @property
+    def trusted_origins(self) -> tuple[str, ...]:
+        """The configured origins, normalized; empty when APP_URL and ALLOWED_ORIGINS are unset."""
+        found = (origin_of(item) for item in _split(self.app_url) + _split(self.allowed_origins))
+        return tuple(dict.fromkeys(o for o in found if o is not None))
+
+
+class Settings(OriginSettings):
     app_env: Literal["development", "production", "test"] = "development"
     data_dir: Path = PROJECT_ROOT / "data"
     database_url: str = ""  # empty: the embedded SQLite file in data_dir
@@ -109,6 +141,10 @@ class Settings(BaseSettings):
         if self.secret_key:
             return self.secret_key
         return _development_secret(self.data_dir)
+
+
+def _split(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
 
 
 def _with_driver(url: str, *, sync: bool) -> str:

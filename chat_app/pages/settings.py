@@ -8,7 +8,7 @@ import reflex as rx
 
 from chat_app.components.user_menu import user_menu
 from chat_app.state.auth import AuthState
-from chat_app.state.settings import IMPORT_SOURCES, UPLOAD_ID, SettingsState
+from chat_app.state.settings import IMPORT_SOURCES, TOKEN_SECRET_ID, UPLOAD_ID, SettingsState
 
 ON_LOAD = [AuthState.guard_private_page, SettingsState.load]
 
@@ -59,8 +59,20 @@ def tokens_section() -> rx.Component:
                     required=True,
                     flex="1",
                 ),
+                # A token outlives the session that made it: whoever holds this tab must also
+                # know the password (services/auth.confirm_password).
+                rx.input(
+                    name="password",
+                    type="password",
+                    placeholder="Your password",
+                    auto_complete="current-password",
+                    required=True,
+                    aria_label="Your password, to confirm",
+                    data_testid="token-password",
+                ),
                 rx.button("Create token", type="submit", data_testid="create-token"),
                 width="100%",
+                wrap="wrap",
             ),
             on_submit=SettingsState.create_token,
             reset_on_submit=True,
@@ -70,27 +82,48 @@ def tokens_section() -> rx.Component:
             SettingsState.token_error != "",
             rx.callout(SettingsState.token_error, icon="triangle-alert", color_scheme="red"),
         ),
-        rx.cond(
-            SettingsState.new_token_secret != "",
-            rx.callout(
-                rx.vstack(
-                    rx.text("Copy your new token now. It will not be shown again."),
-                    rx.hstack(
-                        rx.code(SettingsState.new_token_secret, data_testid="new-token-secret"),
-                        rx.icon_button(
-                            rx.icon("copy", size=14),
-                            size="1",
-                            variant="ghost",
-                            aria_label="Copy token",
-                            on_click=rx.set_clipboard(SettingsState.new_token_secret),
-                        ),
-                        align="center",
-                        wrap="wrap",
-                    ),
+        # Always in the page, hidden until a token is made: the secret is written straight into
+        # the input (never into a state var), which must exist when it arrives.
+        rx.callout(
+            rx.vstack(
+                rx.text(
+                    "Copy your new token “",
+                    SettingsState.new_token_name,
+                    "” now. It will not be shown again.",
                 ),
-                icon="key-round",
-                color_scheme="green",
+                rx.hstack(
+                    rx.input(
+                        id=TOKEN_SECRET_ID,
+                        read_only=True,
+                        font_family="monospace",
+                        flex="1",
+                        data_testid="new-token-secret",
+                    ),
+                    rx.icon_button(
+                        rx.icon("copy", size=14),
+                        size="1",
+                        variant="ghost",
+                        aria_label="Copy token",
+                        on_click=rx.call_script(
+                            "navigator.clipboard.writeText("
+                            f"document.getElementById('{TOKEN_SECRET_ID}').value)"
+                        ),
+                    ),
+                    rx.button(
+                        "Done",
+                        size="1",
+                        variant="soft",
+                        on_click=SettingsState.dismiss_token_secret,
+                    ),
+                    align="center",
+                    width="100%",
+                ),
+                width="100%",
             ),
+            icon="key-round",
+            color_scheme="green",
+            display=rx.cond(SettingsState.new_token_name != "", "flex", "none"),
+            width="100%",
         ),
         rx.cond(
             SettingsState.tokens,

@@ -183,6 +183,36 @@ async def logout_everywhere(user_id: uuid.UUID) -> None:
         await users_repo.bump_session_version(session, user_id)
 
 
+REAUTH_FAILED = "That password is not correct."
+
+
+async def confirm_password(user_id: uuid.UUID, password: object, client_address: str = "") -> None:
+    """Ask a logged-in user for their password again before a sensitive action.
+
+    A session alone is not enough to mint credentials that outlive it (a personal API token
+    survives logout): whoever holds the tab must also know the password. Wrong answers count
+    against the same login throttle, so this is no side door for guessing.
+    """
+    if not isinstance(password, str) or not password:
+        raise InvalidInput("Enter your password to confirm.", {"password": "Required."})
+    async with session_scope() as session:
+        user = await users_repo.get_by_id(session, user_id)
+    if user is None or not user.is_active:
+        raise NotFound("User")
+    throttle = login_throttle()
+    keys = [f"account:{user.email}"] + ([f"address:{client_address}"] if client_address else [])
+    wait = throttle.retry_after(keys)
+    if wait is not None:
+        minutes = max(1, math.ceil(wait / 60))
+        raise Refused(
+            f"Too many failed attempts. Try again in {minutes} minute{'s' if minutes > 1 else ''}.",
+            retry_after=wait,
+        )
+    if not await security.verify_password(password, user.password_hash):
+        throttle.record_failure(keys)
+        raise Refused(REAUTH_FAILED)
+
+
 # ---- admin operations (CLI) -------------------------------------------------------------
 
 

@@ -18,6 +18,7 @@ from chat_app.models.user import UserPublic
 from chat_app.services import auth as auth_service
 from chat_app.services.errors import InvalidInput, ServiceError
 from chat_app.state.browser import full_page_load, post_form
+from chat_app.state.tab_session import clear_tab
 
 LOGIN_NOTICES = {
     "expired": auth_service.SESSION_EXPIRED,
@@ -40,6 +41,8 @@ class AuthState(rx.State):
 
     # Server-only (underscore vars never reach the browser).
     _user_id: str = ""
+    # Which session cookie this tab's state was filled under (see state/tab_session.py).
+    _session_fingerprint: str = ""
 
     # ---- helpers used by every other state (underscored: public methods are browser events)
 
@@ -48,6 +51,10 @@ class AuthState(rx.State):
         token = read_session_cookie(self.router.headers.cookie)
         user = await auth_service.resolve_session(token)
         if user is None:
+            if self._user_id:
+                # The session ended under this tab (expired, revoked, user disabled): nothing
+                # it showed for that user may stay in the tab's state.
+                await clear_tab(self)
             self._forget_user()
         else:
             self._remember_user(user)
@@ -153,8 +160,8 @@ class AuthState(rx.State):
         return post_form("/api/v1/auth/session", {"ticket": result.ticket, "next": "/"})
 
     @rx.event
-    def logout(self):
-        self._forget_user()
+    async def logout(self):
+        await clear_tab(self)
         return post_form("/api/v1/auth/logout", {})
 
     @rx.event
@@ -162,7 +169,7 @@ class AuthState(rx.State):
         user_id = await self._require_user_id()
         if user_id is not None:
             await auth_service.logout_everywhere(user_id)
-        self._forget_user()
+        await clear_tab(self)
         return post_form("/api/v1/auth/logout", {"everywhere": "1"})
 
 

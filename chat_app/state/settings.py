@@ -5,11 +5,16 @@ from __future__ import annotations
 import reflex as rx
 
 from chat_app.services import api_tokens, transfer
+from chat_app.services import auth as auth_service
 from chat_app.services.errors import ServiceError
 from chat_app.state.auth import acting_user_id, session_ended
 
 IMPORT_SOURCES = {"native": "This app's JSON export", "chatgpt": "ChatGPT (conversations.json)"}
 UPLOAD_ID = "import-file"
+# The input that shows a new token's secret. The secret goes straight into it (rx.set_value)
+# and is never a state var: a var would stay in the tab's state, and in every later delta
+# and hydration of it, long after the user copied it.
+TOKEN_SECRET_ID = "new-token-secret"  # noqa: S105  (an element id, not a secret)
 
 
 def _when(value: object) -> str:
@@ -19,8 +24,8 @@ def _when(value: object) -> str:
 class SettingsState(rx.State):
     tokens: list[dict[str, str]] = []
     token_error: str = ""
-    # The new token's secret, shown once (it is stored only as a digest).
-    new_token_secret: str = ""
+    # Name of the token just created: its secret is showing (once; see TOKEN_SECRET_ID).
+    new_token_name: str = ""
 
     import_source: str = "native"
     import_summary: str = ""
@@ -30,7 +35,7 @@ class SettingsState(rx.State):
 
     @rx.event
     async def load(self):
-        self.new_token_secret = ""
+        self.new_token_name = ""
         self.token_error = ""
         self.import_summary = ""
         self.import_lines = []
@@ -55,18 +60,28 @@ class SettingsState(rx.State):
 
     @rx.event
     async def create_token(self, form: dict[str, str]):
+        """Create a token; the form carries the user's password, asked again for this."""
         self.token_error = ""
-        self.new_token_secret = ""
+        self.new_token_name = ""
         user_id = await acting_user_id(self)
         if user_id is None:
             return await session_ended(self)
         try:
+            await auth_service.confirm_password(
+                user_id, form.get("password", ""), client_address=self.router.session.client_ip
+            )
             created = await api_tokens.create_token(user_id, form.get("name", ""))
         except ServiceError as exc:
             self.token_error = exc.message
             return None
-        self.new_token_secret = created.plaintext
-        return await self._refresh_tokens()
+        self.new_token_name = created.token.name
+        ended = await self._refresh_tokens()
+        return ended if ended is not None else rx.set_value(TOKEN_SECRET_ID, created.plaintext)
+
+    @rx.event
+    def dismiss_token_secret(self):
+        self.new_token_name = ""
+        return rx.set_value(TOKEN_SECRET_ID, "")
 
     @rx.event
     async def revoke_token(self, token_id: str):
@@ -77,7 +92,6 @@ class SettingsState(rx.State):
             await api_tokens.revoke_token(user_id, token_id)
         except ServiceError as exc:
             self.token_error = exc.message
-        self.new_token_secret = ""
         return await self._refresh_tokens()
 
     @rx.event

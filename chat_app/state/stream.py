@@ -10,9 +10,13 @@ When the reply ends it is committed ONCE to ConversationState.recent.
 
 A tab follows one reply at a time. ``_seq`` changes whenever the tab starts following something
 else or stops; a watcher that finds it changed under the lock exits without touching anything.
+Each new ``_seq`` is random, not a counter: a tab reset (logout, another session) puts it back to
+0, and a counter restarting there could hand an old watcher the same number again.
 """
 
 from __future__ import annotations
+
+import secrets
 
 import reflex as rx
 
@@ -169,7 +173,7 @@ class StreamState(rx.State):
 
 def begin(stream: StreamState, cid: str, message_id: str) -> None:
     """Follow this reply from now on (queue ``StreamState.follow`` after calling this)."""
-    stream._seq += 1
+    stream._seq = _new_seq()
     if message_id != stream._message_id:
         stream.has_text = False  # a different reply; the same one (reload, re-open) keeps it
     stream._message_id = message_id
@@ -179,8 +183,12 @@ def begin(stream: StreamState, cid: str, message_id: str) -> None:
     stream.stopping = False
 
 
+def _new_seq() -> int:
+    return secrets.randbits(62) + 1
+
+
 def _end(stream: StreamState) -> None:
-    stream._seq += 1
+    stream._seq = _new_seq()
     stream._message_id = ""
     stream.stream_cid = ""
     stream.active = False

@@ -55,6 +55,8 @@ PASSWORD = "correct horse battery"
 ID_NAME = re.compile(r"(^|_)(c?id|ids|cursor|email)$")
 # The acting user's own id, re-derived from the session cookie at every event: not a target.
 ACTING_USER_VARS = {"AuthState._user_id"}
+# Random each time they change (StreamState's watcher sequence): equal runs differ there.
+NONCE_VARS = {"StreamState._seq", "StreamState._claimed"}
 # Entry modules build the app (or run the CLI) when imported; they define no state.
 ENTRY_MODULES = {"chat_app.chat_app", "chat_app.__main__"}
 
@@ -360,7 +362,9 @@ class Tab:
         for cls in chat_states():
             state = self.state(cls)
             held[cls.__name__] = {
-                name: plain(getattr(state, name))
+                name: "<nonce>"
+                if f"{cls.__name__}.{name}" in NONCE_VARS and getattr(state, name)
+                else plain(getattr(state, name))
                 for name, f in cls.__fields__.items()
                 if f._owner is cls
             }

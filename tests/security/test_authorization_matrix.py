@@ -403,7 +403,9 @@ REFLEX_ID_FREE: dict[str, str] = {
     "SidebarState.close_drawer": "the phone drawer's open flag",
     "SidebarState.set_rename_open": "a dialog's open flag (the id it holds is save_rename's)",
     "SidebarState.set_delete_open": "a dialog's open flag (the id it holds is confirm_delete's)",
-    "SettingsState.create_token": "creates a token for the acting user; names nothing existing",
+    "SettingsState.create_token": "creates a token for the acting user (after their password); "
+    "names nothing existing",
+    "SettingsState.dismiss_token_secret": "hides the just-created token's secret in this tab",
     "SettingsState.set_import_source": "one of two fixed import formats",
 }
 

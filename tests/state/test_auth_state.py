@@ -283,7 +283,7 @@ async def test_logout_forgets_the_user_and_posts_to_logout(db: str) -> None:
     registered = await auth.register("ann@example.com", "Ann", PASSWORD)
     state = make_state(url="/", cookie=cookie_header(registered.token))
     await state.guard_private_page()
-    action, fields = posted_form(state.logout())
+    action, fields = posted_form(await state.logout())
     assert action == "/api/v1/auth/logout"
     assert fields == {}
     assert not state.authenticated and state.user_name == ""
