@@ -21,7 +21,9 @@ app = rx.App(
     api_transformer=[create_api(), security_headers, trusted_origin_guard],
 )
 # First of all middleware: no event may see (or send) state filled under another session.
-app.add_middleware(TabSessionBinding(), index=0)
+tab_sessions = TabSessionBinding()
+app.add_middleware(tab_sessions, index=0)
+app.register_lifespan_task(tab_sessions.watch)
 app.add_page(login_page, route="/login", title="Log in · Chat", on_load=AuthState.open_login_page)
 app.add_page(
     register_page,

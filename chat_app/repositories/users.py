@@ -18,6 +18,13 @@ async def get_by_id(session: AsyncSession, user_id: uuid.UUID) -> User | None:
     return await session.get(User, user_id)
 
 
+async def get_many(session: AsyncSession, user_ids: set[uuid.UUID]) -> dict[uuid.UUID, User]:
+    if not user_ids:
+        return {}
+    result = await session.execute(select(User).where(col(User.id).in_(user_ids)))
+    return {user.id: user for user in result.scalars()}
+
+
 async def get_by_email(session: AsyncSession, email: str) -> User | None:
     result = await session.execute(select(User).where(col(User.email) == normalize_email(email)))
     return result.scalar_one_or_none()

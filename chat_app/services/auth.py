@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TypeVar
 
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
@@ -17,6 +19,8 @@ from chat_app.models.user import User, UserCreate, UserPublic, normalize_email, 
 from chat_app.repositories import users as users_repo
 from chat_app.services.errors import InvalidInput, NotFound, Refused
 from chat_app.services.throttle import FailureThrottle
+
+K = TypeVar("K", bound=Hashable)
 
 LOGIN_FAILED = "Incorrect email or password."
 SESSION_EXPIRED = "Your session has ended. Please log in again."
@@ -212,6 +216,34 @@ async def confirm_password(user_id: uuid.UUID, password: object, client_address:
         throttle.record_failure(keys)
         raise Refused(REAUTH_FAILED)
 
+
+
+async def ended_sessions(tokens: Mapping[K, str | None]) -> set[K]:
+    """Which of these session tokens no longer authenticate anyone, in one query.
+
+    For the watchdog that ends the sockets of disabled or logged-out users (their tabs would
+    otherwise keep showing what they last loaded until their next event).
+    """
+    claims: dict[K, security.SessionClaims] = {}
+    ended: set[K] = set()
+    for key, token in tokens.items():
+        try:
+            claims[key] = security.decode_session_token(token or "")
+        except security.InvalidToken:
+            ended.add(key)
+    async with session_scope() as session:
+        users = await users_repo.get_many(session, {c.user_id for c in claims.values()})
+    ended.update(
+        key for key, c in claims.items() if not _token_still_valid(users.get(c.user_id), c)
+    )
+    return ended
+
+
+async def inactive_users(user_ids: set[uuid.UUID]) -> set[uuid.UUID]:
+    """The ids among these whose account is disabled or gone."""
+    async with session_scope() as session:
+        users = await users_repo.get_many(session, user_ids)
+    return {uid for uid in user_ids if uid not in users or not users[uid].is_active}
 
 # ---- admin operations (CLI) -------------------------------------------------------------
 

@@ -35,6 +35,7 @@ from chat_app.models.message import Message, MessagePublic, MessageStatus, Role
 from chat_app.providers import ChatTurn, ProviderError, StreamEnd, TextDelta, get_provider
 from chat_app.repositories import conversations as conversations_repo
 from chat_app.repositories import messages as messages_repo
+from chat_app.services import auth as auth_service
 from chat_app.services.chat import create_conversation, parse_id
 from chat_app.services.context import build_turns
 from chat_app.services.errors import Conflict, InvalidInput, NotFound, Refused
@@ -204,6 +205,27 @@ async def stop_reply(user_id: uuid.UUID, conversation_id: object) -> bool:
     job.stop_requested = True
     task.cancel()
     return True
+
+
+def live_owner_ids() -> set[uuid.UUID]:
+    """Whose replies are being written in this process right now."""
+    return {reply.owner_id for reply in _bus.all() if not reply.finished}
+
+
+async def stop_replies_of_inactive_users() -> int:
+    """End the replies of users who were disabled (or deleted) while one was being written.
+
+    Disabling happens elsewhere (the admin CLI, another process): the watchdog of the serving
+    process calls this every few seconds. The text so far is kept, as for Stop.
+    """
+    owners = live_owner_ids()
+    if not owners:
+        return 0
+    stopped = 0
+    for user_id in await auth_service.inactive_users(owners):
+        for reply in [r for r in _bus.all() if r.owner_id == user_id]:
+            stopped += await stop_reply(user_id, reply.conversation_id)
+    return stopped
 
 
 # ---- helpers for the entry points above ---------------------------------------------------

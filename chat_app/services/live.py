@@ -147,6 +147,9 @@ class LocalReplyBus:
     def get(self, conversation_id: uuid.UUID) -> LiveReply | None:
         return self._replies.get(conversation_id)
 
+    def all(self) -> list[LiveReply]:
+        return list(self._replies.values())
+
     def release(self, reply: LiveReply) -> None:
         reply.close()
         if self._replies.get(reply.conversation_id) is reply:

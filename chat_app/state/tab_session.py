@@ -10,11 +10,19 @@ So every event, before any handler runs and before the first update is computed,
 session cookie of the socket's handshake with the one the tab's state was filled under. When they
 differ (another user, a new login, a logout, no cookie at all), every state of the app is reset
 first. The handlers for logout and for a session found dead reset the tab too, at once.
+
+A tab that sends no event would still show what it last loaded after its user was disabled or
+logged out everywhere, and a reply being written for a disabled user would run on. So the same
+object keeps, per connected tab, the session it was last used with, and a watchdog task checks
+them every few seconds: replies of disabled users are stopped, and tabs whose session ended are
+emptied and their sockets closed (the page reconnects and lands on the login page).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 from typing import TYPE_CHECKING
 
 import reflex as rx
@@ -23,9 +31,16 @@ from reflex.state import BaseState, StateUpdate
 from reflex_base.event import Event
 
 from chat_app.core.session_cookie import read_session_cookie
+from chat_app.services import auth as auth_service
+from chat_app.services import generation
 
 if TYPE_CHECKING:
     from reflex.app import App
+
+log = logging.getLogger(__name__)
+
+# How soon a disabled user's reply stops and a logged-out-everywhere tab closes.
+SESSION_CHECK_SECONDS = 5.0
 
 
 def session_fingerprint(cookie_header: str | None) -> str:
@@ -63,16 +78,60 @@ async def clear_tab(state: BaseState) -> None:
 
 
 class TabSessionBinding(Middleware):
-    """Runs before every event: a tab's state is emptied when its session is not the same."""
+    """Before every event, empties a tab whose session changed; watches the signed-in tabs."""
+
+    def __init__(self) -> None:
+        # Client token of each signed-in tab of this process -> the session token it used last.
+        self._signed_in: dict[str, str] = {}
 
     async def preprocess(self, app: App, state: BaseState, event: Event) -> StateUpdate | None:
         from chat_app.state.auth import AuthState  # the state module imports this one
 
         root = state._get_root_state()
+        token = read_session_cookie(root.router.headers.cookie)
         presented = session_fingerprint(root.router.headers.cookie)
         auth = await root.get_state(AuthState)
         if auth._session_fingerprint != presented:
             if auth._session_fingerprint or auth._user_id:
                 await clear_tab(root)
             auth._session_fingerprint = presented
+        client_token = root.router.session.client_token
+        if token and auth._user_id:
+            self._signed_in[client_token] = token
+        else:
+            self._signed_in.pop(client_token, None)
         return None  # the event then runs as usual, on the (possibly emptied) state
+
+    # ---- the watchdog (a lifespan task of the app) ---------------------------------------
+
+    async def watch(self, app: App) -> None:
+        while True:
+            await asyncio.sleep(SESSION_CHECK_SECONDS)
+            try:
+                await self.check_once(app)
+            except Exception:  # a database hiccup must not end the watchdog
+                log.exception("session check failed")
+
+    async def check_once(self, app: App) -> list[str]:
+        """Stop disabled users' replies; end the tabs whose session ended. Their client tokens."""
+        await generation.stop_replies_of_inactive_users()
+        namespace = app.event_namespace
+        connected = namespace.token_to_sid if namespace is not None else {}
+        for client_token in [t for t in self._signed_in if t not in connected]:
+            del self._signed_in[client_token]  # the tab closed
+        if not self._signed_in:
+            return []
+        ended = await auth_service.ended_sessions(self._signed_in)
+        for client_token in ended:
+            await self._end_tab(app, client_token)
+        return sorted(ended)
+
+    async def _end_tab(self, app: App, client_token: str) -> None:
+        self._signed_in.pop(client_token, None)
+        async with app.modify_state(rx.BaseStateToken(ident=client_token, cls=rx.State)) as root:
+            await clear_tab(root)
+        namespace = app.event_namespace
+        sid = namespace.token_to_sid.get(client_token) if namespace is not None else None
+        if namespace is not None and sid is not None:
+            # The page reconnects by itself; its page guard then finds no session.
+            await namespace.disconnect(sid)
