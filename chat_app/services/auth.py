@@ -217,7 +217,6 @@ async def confirm_password(user_id: uuid.UUID, password: object, client_address:
         raise Refused(REAUTH_FAILED)
 
 
-
 async def ended_sessions(tokens: Mapping[K, str | None]) -> set[K]:
     """Which of these session tokens no longer authenticate anyone, in one query.
 
@@ -244,6 +243,7 @@ async def inactive_users(user_ids: set[uuid.UUID]) -> set[uuid.UUID]:
     async with session_scope() as session:
         users = await users_repo.get_many(session, user_ids)
     return {uid for uid in user_ids if uid not in users or not users[uid].is_active}
+
 
 # ---- admin operations (CLI) -------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,9 +22,7 @@ from reflex.state import State
 from reflex_base.event import EventSpec
 
 from chat_app.core.session_cookie import SESSION_COOKIE
-from chat_app.core.settings import get_settings
 from chat_app.models.message import MessagePublic
-from chat_app.providers import OpenAIProvider, get_provider, reset_provider_cache
 from chat_app.services import auth, generation
 from chat_app.services import chat as chat_service
 from chat_app.services.errors import NotFound
@@ -42,39 +40,9 @@ from chat_app.state.conversation import (
 from chat_app.state.sidebar import PAGE_SIZE, SidebarState
 from chat_app.state.stream import StreamState
 from tests.conftest import unique_email
-from tests.support.fake_openai import FakeOpenAI, start_fake_openai
+from tests.support.fake_openai import FakeOpenAI
 
 # ---- fixtures and helpers ----------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def fake_server() -> Iterator[FakeOpenAI]:
-    server = start_fake_openai()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-async def model(
-    db: str, fake_server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[FakeOpenAI]:
-    """The app talks to the fake model (full speed unless a test slows it down)."""
-    fake_server.reset()
-    monkeypatch.setenv("OPENAI_BASE_URL", fake_server.base_url)
-    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
-    monkeypatch.setenv("DEFAULT_MODEL", "fake-small")
-    monkeypatch.setenv("MAX_MESSAGE_CHARS", "500")
-    get_settings.cache_clear()
-    reset_provider_cache()
-    yield fake_server
-    tasks = [t for t in generation._tasks.values() if not t.done()]
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    provider = get_provider()
-    if isinstance(provider, OpenAIProvider):
-        await provider.aclose()  # its connection pool belongs to this test's loop
-    reset_provider_cache()
 
 
 @dataclass

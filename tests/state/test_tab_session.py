@@ -20,15 +20,7 @@ from chat_app.state.auth import AuthState
 from chat_app.state.settings import TOKEN_SECRET_ID, SettingsState
 from chat_app.state.tab_session import TabSessionBinding, app_state_classes, session_fingerprint
 from tests.security.harness import plain
-from tests.state.test_chat_states import (  # noqa: F401  (fixtures)
-    Tab,
-    fake_server,
-    finished,
-    model,
-    new_chat_tab,
-    new_tab,
-    user_token,
-)
+from tests.state.test_chat_states import Tab, finished, new_chat_tab, user_token
 from tests.support.fake_openai import FakeOpenAI
 
 PASSWORD = "correct horse battery"

@@ -1,0 +1,43 @@
+"""Fixtures of the state tests: the fake OpenAI server the app talks to over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from chat_app.core.settings import get_settings
+from chat_app.providers import OpenAIProvider, get_provider, reset_provider_cache
+from chat_app.services import generation
+from tests.support.fake_openai import FakeOpenAI, start_fake_openai
+
+
+@pytest.fixture(scope="module")
+def fake_server() -> Iterator[FakeOpenAI]:
+    server = start_fake_openai()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def model(
+    db: str, fake_server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[FakeOpenAI]:
+    """The app talks to the fake model (full speed unless a test slows it down)."""
+    fake_server.reset()
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_server.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    monkeypatch.setenv("DEFAULT_MODEL", "fake-small")
+    monkeypatch.setenv("MAX_MESSAGE_CHARS", "500")
+    get_settings.cache_clear()
+    reset_provider_cache()
+    yield fake_server
+    tasks = [t for t in generation._tasks.values() if not t.done()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    provider = get_provider()
+    if isinstance(provider, OpenAIProvider):
+        await provider.aclose()  # its connection pool belongs to this test's loop
+    reset_provider_cache()
