@@ -33,6 +33,7 @@ from reflex_base.event import Event
 from chat_app.core.session_cookie import read_session_cookie
 from chat_app.services import auth as auth_service
 from chat_app.services import generation
+from chat_app.state.browser import full_page_load
 
 if TYPE_CHECKING:
     from reflex.app import App
@@ -41,6 +42,9 @@ log = logging.getLogger(__name__)
 
 # How soon a disabled user's reply stops and a logged-out-everywhere tab closes.
 SESSION_CHECK_SECONDS = 5.0
+TAB_LEAVE_GRACE_SECONDS = 1.0
+# Drops the dead cookie, then shows the login page ("Your session has ended").
+SESSION_EXPIRED_PATH = "/api/v1/auth/expired"
 
 
 def session_fingerprint(cookie_header: str | None) -> str:
@@ -121,17 +125,23 @@ class TabSessionBinding(Middleware):
             del self._signed_in[client_token]  # the tab closed
         if not self._signed_in:
             return []
-        ended = await auth_service.ended_sessions(self._signed_in)
+        ended = sorted(await auth_service.ended_sessions(self._signed_in))
         for client_token in ended:
             await self._end_tab(app, client_token)
-        return sorted(ended)
+        if ended:
+            # Time for the pages to leave by themselves; a client that stays is cut off.
+            await asyncio.sleep(TAB_LEAVE_GRACE_SECONDS)
+            for client_token in ended:
+                sid = connected.get(client_token)
+                if sid is not None and namespace is not None:
+                    await namespace.disconnect(sid)
+        return ended
 
     async def _end_tab(self, app: App, client_token: str) -> None:
+        """Empty the tab's state and send the page to the login page (via the cookie reset)."""
         self._signed_in.pop(client_token, None)
         async with app.modify_state(rx.BaseStateToken(ident=client_token, cls=rx.State)) as root:
             await clear_tab(root)
-        namespace = app.event_namespace
-        sid = namespace.token_to_sid.get(client_token) if namespace is not None else None
-        if namespace is not None and sid is not None:
-            # The page reconnects by itself; its page guard then finds no session.
-            await namespace.disconnect(sid)
+        if app.event_namespace is not None:
+            leave = Event.from_event_type(full_page_load(SESSION_EXPIRED_PATH))
+            await app.event_namespace.emit_update(StateUpdate(events=leave), client_token)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from playwright.sync_api import expect
 
@@ -39,11 +40,19 @@ def test_token_lifecycle_and_import(page, tmp_path):
     page.get_by_test_id("open-settings").click()
     expect(page.get_by_test_id("settings-page")).to_be_visible()
 
+    # A token outlives the session: the password is asked again, and a wrong one makes none.
     page.get_by_placeholder("Token name, e.g. laptop script").fill("ci script")
+    page.get_by_test_id("token-password").fill("not my password")
+    page.get_by_test_id("create-token").click()
+    expect(page.get_by_text("That password is not correct.")).to_be_visible()
+    expect(page.get_by_text("No tokens yet.")).to_be_visible()
+
+    page.get_by_placeholder("Token name, e.g. laptop script").fill("ci script")
+    page.get_by_test_id("token-password").fill("s3cret-pass")
     page.get_by_test_id("create-token").click()
     secret = page.get_by_test_id("new-token-secret")
-    expect(secret).to_contain_text("cat_")
-    token = secret.inner_text()
+    expect(secret).to_have_value(re.compile("^cat_"))
+    token = secret.input_value()
     me = page.request.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
     assert me.ok
     expect(page.get_by_role("cell", name="ci script")).to_be_visible()
