@@ -5,6 +5,9 @@
   copy button, and the live component using the very same component map;
 * the URL policy itself (SAFE_URL_JS) and the client store (STORE_JS), run under node when it is
   installed (skipped otherwise; the real-Chromium checks are in docs/notes/live-streaming.md);
+* the KaTeX options (KATEX_OPTIONS_JS) run under node with the frontend's own katex: every
+  command KaTeX's `trust` gates shows its text, with no link, URL, attribute or red error (the
+  real-Chromium check is tests/browser/test_xss_corpus.py);
 * live_append/live_reset/live_clear: every value JSON-encoded, so hostile text cannot leave its
   string literal (``</script>``, quotes, backticks, ``${}``, U+2028/U+2029, lone surrogates,
   ``<reflex.Var>`` tags), and the text survives the round trip exactly.
