@@ -17,6 +17,10 @@ react-markdown pipeline with these rules, all enforced in the browser:
 * fenced code renders with ``rx.code_block`` (syntax highlighting + copy button), the fence's
   language (```` ```python ````) is passed through; inline code stays ``rx.code``;
 * GitHub-flavoured markdown (tables, task lists, strikethrough, autolinks) stays on;
+* math renders with KaTeX, ``trust`` off, and the commands that trust would unlock shown as inert
+  text (:data:`KATEX_OPTIONS_JS`): ``\\href{url}{text}`` shows ``text``, ``\\url{url}`` the URL
+  as monospace text, ``\\htmlClass/Id/Style/Data{…}{text}`` the text, ``\\includegraphics``
+  ``[image: alt]``: never a link, an attribute or a fetch, and never a red error;
 * nesting deeper than :data:`MAX_MARKDOWN_DEPTH` (quotes, lists, emphasis…) is flattened to plain
   text (:data:`FLATTEN_DEEP_JS`), so a few KB of ``>>>>…`` cannot crash the page; anything
   that still throws while rendering shows that one text as plain text (an error boundary).
@@ -106,6 +110,52 @@ FLATTEN_DEEP_JS = (
     " };"
 )
 _FLATTEN_DEEP: Var[Any] = Var(_js_expr=_FLATTEN_DEEP_FN)
+
+# rehype-katex's options. KaTeX's `trust` stays false, so it never makes a link, an image or an
+# HTML attribute; but with trust off it renders \href{url}{text} (and \url, \htmlClass, \htmlId,
+# \htmlStyle, \htmlData, \includegraphics) as the command name in red and drops the text. Macros
+# are expanded before KaTeX looks a command up, so these ones replace the trust-gated commands
+# with their readable part: \href and \html* keep their text argument, \url shows the URL as
+# monospace text, \includegraphics shows "[image]" or "[image: alt]".
+# * A URL argument is read the way KaTeX reads one (% and ~ are plain characters there), so
+#   "\href{https://x/%20}{t}" does not turn the rest of the line into a TeX comment.
+# * \url's text is escaped character by character, so nothing in a URL is read as TeX.
+# * KaTeX writes \gdef / \global definitions into the `macros` object it is given, and
+#   rehype-katex passes the same options to every formula: a getter hands each formula a fresh
+#   copy, so one message's \gdef\href cannot change how any other formula renders.
+KATEX_OPTIONS_FN = "__chatKatexOptions"
+KATEX_OPTIONS_JS = rf"""const {KATEX_OPTIONS_FN} = (() => {{
+ const rawArg = (g) => {{
+  g.lexer.setCatcode("%", 13); g.lexer.setCatcode("~", 12);
+  try {{ return g.consumeArg().tokens.reverse().map((t) => t.text).join(""); }}
+  finally {{ g.lexer.setCatcode("%", 14); g.lexer.setCatcode("~", 13); }}
+ }};
+ const ESCAPES = {{ "\\": "\\textbackslash{{}}", "{{": "\\{{", "}}": "\\}}", "#": "\\#", "$": "\\$",
+  "%": "\\%", "&": "\\&", "_": "\\_", "^": "\\textasciicircum{{}}", "~": "\\textasciitilde{{}}" }};
+ const asText = (s) => s.replace(/\\([#$%&~_^{{}}])/g, "$1")
+  .replace(/[\\{{}}#$%&_^~]/g, (c) => ESCAPES[c]);
+ const textOnly = (g) => {{ rawArg(g); return "{{#1}}"; }};
+ const image = (g) => {{
+  g.consumeSpaces();
+  let alt = "";
+  if (g.future().text === "[") {{
+   g.popToken();
+   const opts = g.consumeArg(["]"]).tokens.reverse().map((t) => t.text).join("");
+   const m = /(?:^|,)\s*alt\s*=([^,]*)/.exec(opts);
+   if (m) alt = m[1].trim();
+  }}
+  rawArg(g);
+  return "\\text{{[" + (alt ? "image: " + asText(alt) : "image") + "]}}";
+ }};
+ const macros = {{
+  "\\href": textOnly,
+  "\\url": (g) => "\\texttt{{" + asText(rawArg(g)) + "}}",
+  "\\htmlClass": textOnly, "\\htmlId": textOnly, "\\htmlStyle": textOnly, "\\htmlData": textOnly,
+  "\\includegraphics": image,
+ }};
+ return {{ trust: false, get macros() {{ return {{ ...macros }}; }} }};
+}})();"""
+_KATEX_OPTIONS: Var[Any] = Var(_js_expr=KATEX_OPTIONS_FN)
 
 # Link rel/target. Kept as constants so tests and docs can refer to them.
 LINK_REL = "noopener noreferrer nofollow"
@@ -208,12 +258,12 @@ class SafeMarkdown(Markdown):
         return super().create(*children, **props)
 
     def add_custom_code(self) -> list[str]:
-        """Define the URL policy and the depth limit once per module that uses them.
+        """Define the URL policy, the depth limit and the KaTeX options once per module.
 
         Returns:
             The custom code.
         """
-        return [_SAFE_URL_CODE, FLATTEN_DEEP_JS]
+        return [_SAFE_URL_CODE, FLATTEN_DEEP_JS, KATEX_OPTIONS_JS]
 
     def get_component(self, tag: str, **props: Any) -> Component:
         """Like Markdown.get_component, but links and images get only vetted props.
@@ -246,10 +296,10 @@ def _plugins(use_math: bool) -> tuple[Var, Var]:
         (remark plugins, rehype plugins) as array Vars.
     """
     remark: list[Var] = [_FLATTEN_DEEP, Plugin.gfm]
-    rehype: list[Var] = []
+    rehype: list[Var | tuple[Var, Var]] = []
     if use_math:
         remark.insert(1, Plugin.math)
-        rehype.append(Plugin.katex)  # KaTeX's `trust` stays false: no \href, \url, \html*.
+        rehype.append((Plugin.katex, _KATEX_OPTIONS))  # trust off; see KATEX_OPTIONS_JS
     return Var.create(remark), Var.create(rehype)
 
 
@@ -331,6 +381,7 @@ def safe_markdown(text: Var | str, *, use_math: bool = True, **props: Any) -> Co
 
 __all__ = [
     "FLATTEN_DEEP_JS",
+    "KATEX_OPTIONS_JS",
     "LINK_REL",
     "LINK_TARGET",
     "MARKDOWN_CSS",

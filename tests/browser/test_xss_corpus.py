@@ -38,6 +38,7 @@ from tests.support.xss_payloads import (
     CANARY,
     EXFIL_HOST,
     FALLS_BACK_TO_TEXT,
+    KATEX_TRUST_GATED,
     PAYLOADS,
     SMALL,
     Payload,
@@ -354,8 +355,11 @@ def test_corpus_covers_the_brief() -> None:
         '<a href="data:', '<a href="vbscript:', "![", "][leak-ref]", "<javascript:",
         "style=\"background:url(", "jav&#x61;script:", "java\tscript:", "\uff4a\uff41\uff56",
         "JaVaScRiPt:", "&lt;script&gt;", "\\href{javascript:", "\u202e", "\u200b",
+        "\\url{", "\\includegraphics[", "\\htmlClass{", "\\htmlId{", "\\htmlStyle{",
+        "\\htmlData{",
     ):  # fmt: skip
         assert needle in kinds, needle
+    assert KATEX_TRUST_GATED and all(p.shown and not p.big for p in KATEX_TRUST_GATED)
     assert len(BY_NAME["long-100kb"].text) >= 100 * 1024
     assert BY_NAME["nested-quotes"].text.startswith(">" * 5_000)
 
@@ -438,6 +442,64 @@ def test_replies_live_stored_and_reloaded(session: Session, fake: FakeOpenAI, ar
     expect(page.get_by_test_id("user-name")).to_have_text(
         BY_NAME["img-onerror"].text[:80], timeout=WAIT_MS
     )
+    assert_page_intact(s)
+
+
+# ---- KaTeX: what `trust` gates is shown as text, never a link, a fetch or a red error ---------
+
+# In one rendered reply: the formulas, and anything a trust-gated command could have made.
+KATEX_JS = r"""
+(root) => {
+  const red = [...root.querySelectorAll(".katex *")].filter((el) => {
+    const c = getComputedStyle(el).color.replace(/\s/g, "");
+    return c === "rgb(204,0,0)";  // KaTeX's errorColor, #cc0000
+  });
+  return {
+    formulas: root.querySelectorAll(".katex").length,
+    links: root.querySelectorAll("a, [href], .katex [src]").length,
+    errors: root.querySelectorAll(".katex-error").length,
+    red: red.map((el) => el.textContent.slice(0, 40)),
+    // \htmlClass / \htmlId must not hand a formula the app's own class or id.
+    claimed: root.querySelectorAll(".katex .chat-shell, .katex #composer-input").length,
+    images: root.querySelectorAll(".katex img, .katex image, .katex svg image").length,
+  };
+}
+"""
+KATEX_FORMULAS = len(re.findall(r"\$\$.+?\$\$|\$.+?\$", as_markdown(KATEX_TRUST_GATED)))
+
+
+def assert_katex_inert(root: Locator) -> None:
+    report = inspect(root)
+    assert_shown_as_markdown(report["text"], KATEX_TRUST_GATED)
+    katex = root.evaluate(KATEX_JS)
+    assert katex["formulas"] == KATEX_FORMULAS, katex
+    assert katex["links"] == 0, "a formula became a link"
+    assert katex["errors"] == 0 and katex["red"] == [], f"red KaTeX errors: {katex}"
+    assert katex["claimed"] == 0 and katex["images"] == 0, katex
+
+
+def test_katex_trust_gated_commands_show_text_only(session: Session, fake: FakeOpenAI) -> None:
+    s = session
+    page = s.page
+    start(s)
+    text = as_markdown(KATEX_TRUST_GATED)
+    fake.configure(reply_text=text + TAIL, tokens_per_second=STREAM_TOKENS_PER_SECOND)
+    send(page, text)
+    expect(page).to_have_url(CONVERSATION_URL, timeout=WAIT_MS)
+    live = page.locator(LIVE)
+    expect(live).to_contain_text("PAYLOADS END", timeout=WAIT_MS)
+    assert_katex_inert(live)  # the streaming renderer
+    page.get_by_test_id("stop").click()
+    expect(page.locator(LIVE)).to_have_count(0, timeout=WAIT_MS)
+    reply = page.locator(REPLY).last
+    expect(reply.get_by_test_id("status-badge")).to_have_text("Stopped", timeout=WAIT_MS)
+    assert_katex_inert(reply)  # the final renderer
+    reply.locator(".katex").first.click()  # a formula is not something to follow
+    assert_page_intact(s)
+
+    page.reload()
+    expect(page.locator(REPLY)).to_have_count(1, timeout=WAIT_MS)
+    assert_katex_inert(page.locator(REPLY).last)
     assert_page_intact(s)
 
 

