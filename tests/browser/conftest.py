@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.fake_openai import FakeOpenAI, start_fake_openai
-from tests.support.served_app import ServedApp, serve_app
+from tests.support.served_app import ServedApp, free_port, serve_app
 
 CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/lib/chromium/chromium"))
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -52,6 +52,7 @@ def browser() -> Iterator:
 BROWSER_MAX_MESSAGE_CHARS = 250_000
 # Local-model names rather than "fake-…": the journey's desktop screenshot goes into the README.
 BROWSER_MODELS = ["llama3.1:8b", "qwen2.5:7b"]
+PROXIED_APP_URL = "https://chat.example.com"
 
 
 @pytest.fixture(scope="session")
@@ -66,9 +67,15 @@ def served_app(
     browser, fake_model: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServedApp]:
     # `browser` first: without Chromium the suite is skipped before the app is built.
+    port = free_port()
     app = serve_app(
         tmp_path_factory.mktemp("served-app"),
+        port=port,
         env={
+            # Deployed behind a TLS proxy (test_reverse_proxy.py goes through nginx), and
+            # reached directly on loopback by every other browser test.
+            "APP_URL": PROXIED_APP_URL,
+            "ALLOWED_ORIGINS": f"http://127.0.0.1:{port}",
             "OPENAI_BASE_URL": fake_model.base_url,
             "OPENAI_API_KEY": "test",
             "MAX_MESSAGE_CHARS": str(BROWSER_MAX_MESSAGE_CHARS),

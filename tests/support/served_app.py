@@ -47,8 +47,10 @@ class ServedApp:
             return ""
 
 
-def serve_app(data_dir: Path, env: dict[str, str] | None = None) -> ServedApp:
-    port = free_port()
+def serve_app(
+    data_dir: Path, env: dict[str, str] | None = None, port: int | None = None
+) -> ServedApp:
+    port = port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir / "server.log"
     full_env = {
