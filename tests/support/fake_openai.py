@@ -44,6 +44,30 @@ from uvicorn.config import LOGGING_CONFIG
 
 FAULTS = (None, "401", "429", "500", "hang", "drop", "context_too_long")
 
+# Raw SSE events a hostile or broken server sends, by name, for ``inject``. The "malformed"
+# ones cannot be read as a chunk at all; the others are odd but carry readable text.
+MALFORMED_EVENTS: dict[str, bytes] = {
+    "invalid_json": b'data: {"choices": [{"index": 0, "delta": {"content": "cut\n\n',
+    "not_json": b"data: this is not json\n\n",
+    "empty_data": b"data:\n\n",
+    "not_object": b"data: [1, 2, 3]\n\n",
+    "wrong_shape": b'data: {"choices": "nope"}\n\n',
+    "content_not_text": b'data: {"choices": [{"index": 0, "delta": {"content": 42}}]}\n\n',
+    "non_utf8_garbage": b"data: \xff\xfe\xfa\x80\n\n",
+}
+READABLE_EVENTS: dict[str, bytes] = {
+    # Latin-1 "é" (a lone 0xE9 byte) where UTF-8 was due: the text survives, the byte is U+FFFD.
+    "non_utf8_text": b'data: {"choices": [{"index": 0, "delta": {"content": "caf\xe9 "}}]}\n\n',
+    "comment": b": keep-alive\n\n",
+    # Not malformed either: the server giving up mid-stream, the way vLLM and proxies do.
+    "error_event": (
+        b'data: {"error": {"message": "maximum context length exceeded", '
+        b'"type": "invalid_request_error", "code": "context_length_exceeded"}}\n\n'
+    ),
+}
+INJECTABLE = {**MALFORMED_EVENTS, **READABLE_EVENTS}
+MAX_INJECTED = 1_000
+
 # Everything is bounded so a misconfigured test or benchmark cannot wedge a run.
 MAX_REPLY_TOKENS = 200_000
 MAX_DELAY_SECONDS = 600.0
@@ -64,6 +88,11 @@ class FakeConfig:
     retry_after: float | None = None
     drop_after_tokens: int = 3
     fault_times: int | None = None
+    # reply_text is sent in chunks of this many characters (one huge chunk: a big number).
+    chunk_chars: int = 4
+    # Raw events (names from INJECTABLE) sent after ``inject_after_tokens`` text chunks.
+    inject: list[str] = field(default_factory=list)
+    inject_after_tokens: int = 1
     models: list[str] = field(default_factory=lambda: ["fake-large", "fake-small"])
 
     def validate(self) -> None:
@@ -83,6 +112,13 @@ class FakeConfig:
             raise ValueError("fault_times must be >= 0 or None")
         if self.reply_text is not None and len(self.reply_text) > MAX_REPLY_TOKENS * 4:
             raise ValueError("reply_text is too long")
+        if self.chunk_chars < 1:
+            raise ValueError("chunk_chars must be >= 1")
+        unknown = [name for name in self.inject if name not in INJECTABLE]
+        if unknown or len(self.inject) > MAX_INJECTED:
+            raise ValueError(f"inject takes at most {MAX_INJECTED} of {sorted(INJECTABLE)}")
+        if self.inject_after_tokens < 0:
+            raise ValueError("inject_after_tokens must be >= 0")
 
 
 class _State:
@@ -187,7 +223,8 @@ def _plan_reply(config: FakeConfig, body: dict[str, Any]) -> tuple[list[str], st
     """Tokens to send and the finish reason, honouring the request's token cap."""
     if config.reply_text is not None:
         text = config.reply_text
-        tokens = [text[i : i + 4] for i in range(0, len(text), 4)]
+        size = config.chunk_chars
+        tokens = [text[i : i + size] for i in range(0, len(text), size)]
     else:
         tokens = [f"tok{i} " for i in range(config.reply_tokens)]
     cap = body.get("max_completion_tokens") or body.get("max_tokens")
@@ -396,6 +433,9 @@ class _ChatCompletions:
         loop = asyncio.get_running_loop()
         first_token_at = loop.time()
         for index, token in enumerate(tokens):
+            if index == config.inject_after_tokens:
+                for name in config.inject:
+                    await emit(INJECTABLE[name])
             if interval and index:
                 # Scheduled from the first token so sleep overshoot does not add up.
                 delay = first_token_at + index * interval - loop.time()
@@ -406,6 +446,9 @@ class _ChatCompletions:
             if abort.is_set():
                 return
             await emit(reply.chunk({"content": token}, with_usage_field=include_usage))
+        if len(tokens) <= config.inject_after_tokens:
+            for name in config.inject:
+                await emit(INJECTABLE[name])
         if drop:
             # Returning mid-response makes uvicorn close the socket: the client sees a
             # truncated chunked body, like a proxy or server dying mid-reply.
