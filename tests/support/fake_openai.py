@@ -42,7 +42,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 from uvicorn.config import LOGGING_CONFIG
 
-FAULTS = (None, "401", "429", "500", "hang", "drop", "context_too_long")
+FAULTS = (None, "400", "401", "429", "500", "hang", "drop", "context_too_long")
 
 # Raw SSE events a hostile or broken server sends, by name, for ``inject``. The "malformed"
 # ones cannot be read as a chunk at all; the others are odd but carry readable text.
@@ -93,6 +93,8 @@ class FakeConfig:
     # Raw events (names from INJECTABLE) sent after ``inject_after_tokens`` text chunks.
     inject: list[str] = field(default_factory=list)
     inject_after_tokens: int = 1
+    # The "message" of the "400" fault's error body (what a server says about a bad request).
+    error_message: str = "Invalid model name."
     models: list[str] = field(default_factory=lambda: ["fake-large", "fake-small"])
 
     def validate(self) -> None:
@@ -192,6 +194,10 @@ def _error_response(fault: str, config: FakeConfig) -> Response:
             "invalid_api_key",
         )
         return JSONResponse(body, status_code=401)
+    if fault == "400":
+        body = _error_body(config.error_message, "invalid_request_error", None, "model")
+        # ASCII JSON (\uXXXX escapes): the message may hold text UTF-8 cannot encode.
+        return Response(json.dumps(body), status_code=400, media_type="application/json")
     if fault == "429":
         headers = {}
         if config.retry_after is not None:
@@ -358,7 +364,7 @@ class _ChatCompletions:
             await JSONResponse(error, status_code=400)(scope, receive, send)
             return
         config, fault = self._rt.state.admit(body)
-        if fault in ("401", "429", "500", "context_too_long"):
+        if fault in ("400", "401", "429", "500", "context_too_long"):
             await _error_response(fault, config)(scope, receive, send)
             return
 
