@@ -315,3 +315,9 @@ async def test_stop_of_a_dead_row_is_owner_scoped(fake, user_id, other_user_id):
     assert (await chat.list_messages(user_id, cid))[-1].status == MessageStatus.STREAMING
     for garbage in ("not-a-uuid", "", None, 12):
         assert not await generation.stop_reply(user_id, garbage)
+
+
+async def test_unstorable_model_ids_are_not_offered(fake, user_id):
+    """Model ids are provider text too; one that cannot be stored names no usable model."""
+    fake.configure(models=["fake-small", "bad\ud800", "nul\x00", "ok-é"])
+    assert [m.id for m in await chat.available_models()] == ["fake-small", "ok-é"]

@@ -501,13 +501,15 @@ class _ChatCompletions:
 def create_app(state: _State, runtime: _Runtime | None = None) -> Starlette:
     runtime = runtime or _Runtime(state)
 
-    async def list_models(request: Request) -> JSONResponse:
+    async def list_models(request: Request) -> Response:
         models = state.snapshot()["models"]
         data = [
             {"id": m, "object": "model", "created": 1_700_000_000, "owned_by": "fake"}
             for m in models
         ]
-        return JSONResponse({"object": "list", "data": data})
+        # ASCII JSON: hostile ids (lone surrogates) must reach the client as escapes.
+        body = json.dumps({"object": "list", "data": data})
+        return Response(body, media_type="application/json")
 
     async def get_control(request: Request) -> JSONResponse:
         return JSONResponse(state.snapshot())
