@@ -435,10 +435,7 @@ async def _generate(job: _Job) -> None:
             finally:
                 await stream.aclose()
         if capped:
-            status = MessageStatus.STOPPED
-            error_detail = (
-                f"The reply reached the length limit ({settings.max_reply_chars:,} characters)."
-            )
+            status, error_detail = MessageStatus.STOPPED, _size_cap_reached()
         elif usage is not None and usage.finish_reason == "length":
             status = MessageStatus.STOPPED
             error_detail = (
@@ -460,7 +457,8 @@ async def _generate(job: _Job) -> None:
         status = MessageStatus.ERROR
         error_detail = "Something went wrong while writing this reply. The text so far is kept."
         log.exception("reply %s failed", reply.message_id)
-    _append_capped(reply, incoming.flush())
+    if not _append_capped(reply, incoming.flush()) and status == MessageStatus.COMPLETE:
+        status, error_detail = MessageStatus.STOPPED, _size_cap_reached()
     job.ending = True
     try:
         await _finish(job, status, error_detail, ttft_ms, usage)
@@ -471,6 +469,10 @@ async def _generate(job: _Job) -> None:
         _bus.release(reply)
         if _tasks.get(reply.conversation_id) is asyncio.current_task():
             del _tasks[reply.conversation_id]
+
+
+def _size_cap_reached() -> str:
+    return f"The reply reached the length limit ({get_settings().max_reply_chars:,} characters)."
 
 
 def _append_capped(reply: LiveReply, text: str) -> bool:

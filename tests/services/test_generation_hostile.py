@@ -203,6 +203,18 @@ async def test_the_cap_counts_replacement_characters(fake, user_id, monkeypatch)
     assert final.status == MessageStatus.STOPPED
 
 
+async def test_a_held_back_surrogate_past_the_cap_still_stops_the_reply(fake, user_id, monkeypatch):
+    """The last character (a lone high surrogate, held back for its partner) is the one that
+    does not fit: the reply is cut there and says so, like any other."""
+    monkeypatch.setenv("MAX_REPLY_CHARS", "3")
+    get_settings.cache_clear()
+    fake.configure(reply_text="abc\ud800", chunk_chars=2)
+    started = await generation.send_message(user_id, None, "odd")
+    final = await finished_reply(user_id, started.conversation.id)
+    assert (final.content, final.status) == ("abc", MessageStatus.STOPPED)
+    assert final.error_detail == "The reply reached the length limit (3 characters)."
+
+
 # ---- final writes that fail --------------------------------------------------------------------
 
 
