@@ -7,6 +7,11 @@ Reflex event that asked for it). The task streams from the provider into a ``Liv
 about a second of text is at risk if the process dies), and ends with one final write of text,
 status and usage. Replies a dead process left "streaming" become "interrupted" at the next start
 (see maintenance.py).
+
+Model output is untrusted: every piece is made storable before it enters the ``LiveReply``, and
+the reply is cut at ``max_reply_chars``. A reply must never stay "streaming" with nothing
+writing it: a final write that fails falls back to a status-only write, a row even that could
+not end blocks nothing in this process, and Stop ends a "streaming" row no task here writes.
 """
 
 from __future__ import annotations
