@@ -56,7 +56,7 @@ _NON_CHAT_MARKERS = (
 # A healthy server never sends an unreadable chunk; a few (a proxy mangling one event) are
 # survivable, a stream of them means nothing sensible is coming.
 MAX_MALFORMED_CHUNKS = 10
-# One SSE line longer than this is dropped as malformed rather than buffered: far above any
+# One SSE event larger than this is dropped as malformed rather than buffered: far above any
 # real chunk, and above MAX_REPLY_CHARS' default (100,000 characters, even JSON-escaped).
 MAX_EVENT_BYTES = 4 * 1024 * 1024
 # After [DONE], what is left of the body is read (briefly) so the connection can be reused.
@@ -227,7 +227,7 @@ class OpenAIProvider:
         async with (
             request as response,  # closing the response frees the connection on early exit
             aclosing(_body(response.http_response)) as body,
-            aclosing(read_events(body, max_line_bytes=self._max_event_bytes)) as events,
+            aclosing(read_events(body, max_event_bytes=self._max_event_bytes)) as events,
         ):
             async for event in events:
                 if event.data.startswith("[DONE]") and not event.oversized:

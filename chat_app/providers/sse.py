@@ -3,9 +3,9 @@
 The ``openai`` SDK's own reader decodes every line as strict UTF-8 and parses every event as
 JSON inside its stream iterator: one bad byte or one bad event raises there and ends the
 iterator, so the rest of the reply is lost. This reader never raises on content: bytes that
-are not UTF-8 become U+FFFD, and a line longer than ``max_line_bytes`` is dropped (its event is
-flagged ``oversized``) instead of being buffered without bound. Judging each event's data is
-left to the caller.
+are not UTF-8 become U+FFFD, and an event (or a line) larger than ``max_event_bytes`` is
+dropped and flagged ``oversized`` instead of being buffered without bound. Judging each event's
+data is left to the caller.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ _LINE_END = re.compile(b"\r\n|\r|\n")
 class SSEEvent:
     data: str
     event: str | None = None
-    oversized: bool = False  # a line past the size cap was dropped from this event
+    oversized: bool = False  # past the size cap: its data was dropped
 
 
 class _Lines:
@@ -65,11 +65,12 @@ class _Lines:
 
 
 async def read_events(
-    chunks: AsyncIterator[bytes], *, max_line_bytes: int
+    chunks: AsyncIterator[bytes], *, max_event_bytes: int
 ) -> AsyncGenerator[SSEEvent, None]:
     """Events in arrival order. An event still open when the body ends is discarded (SSE)."""
-    lines = _Lines(max_line_bytes)
+    lines = _Lines(max_event_bytes)
     data: list[str] = []
+    size = 0  # bytes of the data lines so far
     event: str | None = None
     oversized = False
     async for chunk in chunks:
@@ -81,14 +82,18 @@ async def read_events(
             if not line:
                 if data or oversized:
                     yield SSEEvent("\n".join(data), event, oversized)
-                data, event, oversized = [], None, False
+                data, size, event, oversized = [], 0, None, False
                 continue
             if line.startswith(":"):
                 continue  # a comment (keep-alive)
             name, _, value = line.partition(":")
             value = value[1:] if value.startswith(" ") else value
-            if name == "data":
-                data.append(value)
+            if name == "data" and not oversized:
+                size += len(raw)
+                if size > max_event_bytes:  # many short data lines with no end in sight
+                    data, oversized = [], True
+                else:
+                    data.append(value)
             elif name == "event":
                 event = value or None
             # id and retry mean nothing here: this reader never reconnects.

@@ -26,12 +26,12 @@ EXPECTED = [
 ]
 
 
-async def _events(parts: list[bytes], max_line_bytes: int = 1_000) -> list[SSEEvent]:
+async def _events(parts: list[bytes], max_event_bytes: int = 1_000) -> list[SSEEvent]:
     async def chunks() -> AsyncIterator[bytes]:
         for part in parts:
             yield part
 
-    return [e async for e in read_events(chunks(), max_line_bytes=max_line_bytes)]
+    return [e async for e in read_events(chunks(), max_event_bytes=max_event_bytes)]
 
 
 async def test_one_piece() -> None:
@@ -54,7 +54,15 @@ async def test_a_split_utf8_character_is_not_mangled() -> None:
 async def test_an_oversized_line_is_dropped_and_flagged(size: int) -> None:
     body = b"data: " + b"x" * 500 + b"\n\ndata: ok\n\n"
     parts = [body[i : i + size] for i in range(0, len(body), size)]
-    assert await _events(parts, max_line_bytes=100) == [
+    assert await _events(parts, max_event_bytes=100) == [
+        SSEEvent("", oversized=True),
+        SSEEvent("ok"),
+    ]
+
+
+async def test_an_event_of_many_short_lines_is_capped_too() -> None:
+    body = b"data: xxxxxxxxx\n" * 50 + b"\ndata: ok\n\n"
+    assert await _events([body], max_event_bytes=100) == [
         SSEEvent("", oversized=True),
         SSEEvent("ok"),
     ]
