@@ -225,11 +225,12 @@ def _db_error() -> OperationalError:
 @pytest.fixture
 def broken_writes(monkeypatch):
     """Switchable failures of the writes that end a reply (the database, not the provider)."""
-    state = {"final": False, "ending": False}
+    state = {"progress": False, "final": False, "ending": False}
     real_save, real_end = messages_repo.save_progress, messages_repo.end_streaming_reply
 
     async def save_progress(session, owner_id, message_id, **values):
-        if state["final"] and values.get("status") is not None:
+        final = values.get("status") is not None
+        if state["final" if final else "progress"]:
             raise _db_error()
         return await real_save(session, owner_id, message_id, **values)
 
@@ -241,6 +242,15 @@ def broken_writes(monkeypatch):
     monkeypatch.setattr(messages_repo, "save_progress", save_progress)
     monkeypatch.setattr(messages_repo, "end_streaming_reply", end_streaming_reply)
     return state
+
+
+async def test_failed_progress_saves_do_not_end_the_reply(fake, user_id, broken_writes):
+    broken_writes["progress"] = True
+    fake.configure(reply_tokens=40, tokens_per_second=100)
+    started = await generation.send_message(user_id, None, "hello")
+    final = await finished_reply(user_id, started.conversation.id)
+    assert final.status == MessageStatus.COMPLETE
+    assert final.content == "".join(f"tok{i} " for i in range(40))
 
 
 async def test_a_failed_final_write_falls_back_to_a_status_only_write(fake, user_id, broken_writes):
