@@ -200,7 +200,7 @@ async def list_messages_page(
 
 
 async def available_models() -> list[ModelInfo]:
-    """The provider's models; their ids are provider text like any other (storable first),
-    and an id that is not storable names no model anyone can use."""
+    """The provider's models. Their ids are provider text like any other: one holding NUL or
+    a lone surrogate is left out (it cannot be stored, and a repaired id names no model)."""
     models = await get_provider().list_models()
     return [m for m in models if storable(m.id) == m.id and storable(m.label) == m.label]
