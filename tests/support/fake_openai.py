@@ -10,6 +10,10 @@ In-process (tests)::
         fake.configure(reply_tokens=5, fault="429", retry_after=1, fault_times=1)
         ... OpenAIProvider(base_url=fake.base_url, api_key="x") ...
         fake.requests                           # JSON bodies received so far
+        # Hostile output: text the SDK receives as JSON escapes (lone surrogates, NUL), one
+        # huge chunk, raw broken events (names in INJECTABLE) after the first 2 chunks.
+        fake.configure(reply_text="a\ud800\x00b", chunk_chars=200_000)
+        fake.configure(inject=["invalid_json", "non_utf8_text"], inject_after_tokens=2)
 
 As a process (benchmarks, manual checks)::
 
