@@ -81,6 +81,8 @@ class Settings(OriginSettings):
     # Generation caps and limits.
     max_reply_tokens: int = Field(default=4096, ge=1)
     max_reply_seconds: float = Field(default=300.0, gt=0)
+    # Characters per reply: a model (or a server) can send one huge chunk, beyond any token cap.
+    max_reply_chars: int = Field(default=100_000, ge=1)
     max_message_chars: int = Field(default=32_000, ge=1)
     context_budget_tokens: int = Field(default=16_000, ge=256)
     stream_flush_interval_seconds: float = Field(default=0.07, gt=0)

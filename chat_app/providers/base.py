@@ -19,6 +19,7 @@ ErrorKind = Literal[
     "timeout",
     "context_too_long",
     "stream_cut",
+    "bad_stream",
     "bad_request",
     "server",
 ]
@@ -70,6 +71,10 @@ _DEFAULT_MESSAGES: dict[ErrorKind, str] = {
     "stream_cut": (
         "The reply was cut off because the connection to the model provider was lost. "
         "The part that arrived has been kept."
+    ),
+    "bad_stream": (
+        "The reply was cut off because the model provider kept sending data that could not "
+        "be read. The part that arrived has been kept."
     ),
     "bad_request": "The model provider rejected the request.",
     "server": "The model provider had an internal error. Please try again in a moment.",

@@ -37,6 +37,9 @@ class MappedError:
 
 def map_error(exc: BaseException, *, mid_stream: bool) -> MappedError:
     """Classify ``exc``; ``mid_stream`` means text was already handed to the caller."""
+    if isinstance(exc, ProviderError):
+        # Already judged by the adapter (an unreadable stream): retrying would read it again.
+        return MappedError(exc, retryable=False)
     detail = f"{type(exc).__name__}: {exc}"
     if mid_stream and isinstance(exc, openai.APIConnectionError):
         # Includes read timeouts between chunks: either way the reply stopped half-way.

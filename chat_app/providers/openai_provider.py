@@ -9,17 +9,24 @@ nothing has been shown yet.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncGenerator, Sequence
+import ssl
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, cast
 from urllib.parse import urlparse
 
+import anyio
+import httpx2
 import openai
 from openai.types.chat import ChatCompletionMessageParam
 
 from .base import ChatTurn, ModelInfo, ProviderError, StreamEnd, TextDelta
+from .openai_chunks import MalformedChunk, parse_chunk
 from .openai_errors import MappedError, map_error
+from .sse import read_events
 
 if TYPE_CHECKING:
     from chat_app.core.settings import Settings
@@ -46,6 +53,15 @@ _NON_CHAT_MARKERS = (
     "realtime",
 )
 
+# A healthy server never sends an unreadable chunk; a few (a proxy mangling one event) are
+# survivable, a stream of them means nothing sensible is coming.
+MAX_MALFORMED_CHUNKS = 10
+# One SSE event larger than this is dropped as malformed rather than buffered: far above any
+# real chunk, and above MAX_REPLY_CHARS' default (100,000 characters, even JSON-escaped).
+MAX_EVENT_BYTES = 4 * 1024 * 1024
+# After [DONE], what is left of the body is read (briefly) so the connection can be reused.
+DRAIN_SECONDS = 0.1
+
 MaxTokensParam = Literal["max_tokens", "max_completion_tokens"]
 
 
@@ -56,6 +72,7 @@ class _StreamProgress:
     finish_reason: str | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    malformed: int = 0
 
 
 class OpenAIProvider:
@@ -74,6 +91,8 @@ class OpenAIProvider:
         retry_base_delay: float = 0.5,
         max_retry_wait: float = 4.0,
         max_tokens_param: MaxTokensParam | None = None,
+        max_malformed_chunks: int = MAX_MALFORMED_CHUNKS,
+        max_event_bytes: int = MAX_EVENT_BYTES,
     ) -> None:
         """Build the adapter and its client; pass everything explicitly (no environment).
 
@@ -81,7 +100,8 @@ class OpenAIProvider:
         waited out but reported, since the user is watching a spinner meanwhile.
         ``max_tokens_param`` defaults to ``max_completion_tokens`` for api.openai.com (its
         reasoning models reject ``max_tokens``) and ``max_tokens`` elsewhere (older local
-        servers only know that one).
+        servers only know that one). ``max_malformed_chunks`` unreadable chunks in one reply
+        are skipped (and logged); one more ends the reply, keeping the text that arrived.
         """
         self.base_url = base_url.strip() or OPENAI_BASE_URL
         self.default_model = default_model
@@ -92,6 +112,8 @@ class OpenAIProvider:
         self._max_tokens_param: MaxTokensParam = max_tokens_param or (
             "max_completion_tokens" if _is_official_openai(self.base_url) else "max_tokens"
         )
+        self._max_malformed_chunks = max(0, max_malformed_chunks)
+        self._max_event_bytes = max_event_bytes
         self._list_timeout = min(timeout_seconds, LIST_MODELS_TIMEOUT_SECONDS)
         # Explicit api_key and base_url also stop the SDK from falling back to os.environ.
         self._client = openai.AsyncOpenAI(
@@ -160,7 +182,8 @@ class OpenAIProvider:
                         ):
                             break  # the reply was complete; only the usage chunk got lost
                         failure = map_error(exc, mid_stream=started)
-                        failure.error.__cause__ = exc
+                        if failure.error is not exc:
+                            failure.error.__cause__ = exc
                         break
                     started = True
                     yield TextDelta(text)
@@ -191,7 +214,9 @@ class OpenAIProvider:
         max_tokens: int,
         progress: _StreamProgress,
     ) -> AsyncGenerator[str, None]:
-        stream = await self._client.chat.completions.create(
+        # The raw body, read by our own tolerant SSE reader: the SDK's stream iterator ends
+        # for good at the first chunk it cannot decode (see sse.py).
+        request = self._client.chat.completions.with_streaming_response.create(
             model=model,
             messages=payload,
             stream=True,
@@ -199,18 +224,39 @@ class OpenAIProvider:
             max_tokens=self._tokens_if("max_tokens", max_tokens),
             max_completion_tokens=self._tokens_if("max_completion_tokens", max_tokens),
         )
-        async with stream:  # closing the response frees the connection on early exit
-            async for chunk in stream:
-                if chunk.usage is not None:
-                    progress.prompt_tokens = chunk.usage.prompt_tokens
-                    progress.completion_tokens = chunk.usage.completion_tokens
-                for choice in chunk.choices:
-                    if choice.index != 0:
-                        continue
-                    if choice.delta is not None and choice.delta.content:
-                        yield choice.delta.content
-                    if choice.finish_reason:
-                        progress.finish_reason = choice.finish_reason
+        async with (
+            request as response,  # closing the response frees the connection on early exit
+            aclosing(_body(response.http_response)) as body,
+            aclosing(read_events(body, max_event_bytes=self._max_event_bytes)) as events,
+        ):
+            async for event in events:
+                if event.data.startswith("[DONE]") and not event.oversized:
+                    await _drain(body)
+                    return
+                try:
+                    chunk = parse_chunk(event)
+                except MalformedChunk as exc:
+                    progress.malformed += 1
+                    log.warning(
+                        "Skipped malformed chunk %d from the model provider: %s",
+                        progress.malformed,
+                        exc,
+                    )
+                    if progress.malformed > self._max_malformed_chunks:
+                        raise ProviderError(
+                            "bad_stream",
+                            detail=f"{progress.malformed} malformed chunks; last: {exc}",
+                        ) from exc
+                    continue
+                if chunk.error is not None:
+                    raise _stream_error(chunk.error, response.http_response.request)
+                if chunk.prompt_tokens is not None or chunk.completion_tokens is not None:
+                    progress.prompt_tokens = chunk.prompt_tokens
+                    progress.completion_tokens = chunk.completion_tokens
+                if chunk.text:
+                    yield chunk.text
+                if chunk.finish_reason:
+                    progress.finish_reason = chunk.finish_reason
 
     async def complete(self, *, model: str, messages: Sequence[ChatTurn], max_tokens: int) -> str:
         payload = _to_openai_messages(messages)
@@ -250,6 +296,34 @@ class OpenAIProvider:
     def _tokens_if(self, param: MaxTokensParam, max_tokens: int) -> int | openai.Omit:
         """Send the cap under exactly one of the two names; some servers reject the other."""
         return max_tokens if param == self._max_tokens_param else openai.omit
+
+
+async def _body(response: httpx2.Response) -> AsyncGenerator[bytes, None]:
+    """The response body, with transport failures raised as the SDK's own errors (which
+    ``map_error`` knows), as its stream iterator would have."""
+    try:
+        async for chunk in response.aiter_bytes():
+            yield chunk
+    except httpx2.TimeoutException as exc:
+        raise openai.APITimeoutError(request=response.request) from exc
+    except (httpx2.RequestError, ssl.SSLError, anyio.EndOfStream) as exc:
+        raise openai.APIConnectionError(request=response.request) from exc
+
+
+def _stream_error(error: dict[str, object], request: httpx2.Request) -> openai.APIError:
+    """The error the SDK raises for an error event, so ``map_error`` treats both alike."""
+    message = error.get("message")
+    if not isinstance(message, str) or not message:
+        message = "An error occurred during streaming"
+    return openai.APIError(message, request, body=error)
+
+
+async def _drain(body: AsyncIterator[bytes]) -> None:
+    """Read what follows [DONE] for a moment; whatever happens there, the reply is complete."""
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(DRAIN_SECONDS):
+            async for _ in body:
+                pass
 
 
 def _ended_without_finish(started: bool) -> MappedError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import delete as sa_delete
@@ -136,18 +137,62 @@ async def mark_streaming_as_interrupted(session: AsyncSession) -> int:
 
 
 async def has_streaming_reply(
-    session: AsyncSession, owner_id: uuid.UUID, conversation_id: uuid.UUID
+    session: AsyncSession,
+    owner_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    *,
+    ignoring: Collection[uuid.UUID] = (),
 ) -> bool:
+    """Whether a reply in this conversation is marked "streaming"; ``ignoring`` names rows
+    known to be dead whatever they say."""
+    query = select(col(Message.id)).where(
+        col(Message.conversation_id) == conversation_id,
+        col(Message.conversation_id).in_(_owned_conversations(owner_id)),
+        col(Message.status) == MessageStatus.STREAMING,
+    )
+    if ignoring:
+        query = query.where(col(Message.id).not_in(list(ignoring)))
+    result = await session.execute(query.limit(1))
+    return result.scalar_one_or_none() is not None
+
+
+async def end_streaming_reply(
+    session: AsyncSession,
+    owner_id: uuid.UUID,
+    message_id: uuid.UUID,
+    *,
+    status: str,
+    error_detail: str | None,
+) -> bool:
+    """Status only, the text left as last saved: the write that still works when writing the
+    text did not. A row that is no longer "streaming" is left alone."""
     result = await session.execute(
-        select(col(Message.id))
+        update(Message)
+        .where(
+            col(Message.id) == message_id,
+            col(Message.conversation_id).in_(_owned_conversations(owner_id)),
+            col(Message.status) == MessageStatus.STREAMING,
+        )
+        .values(status=status, error_detail=error_detail, updated_at=utcnow())
+    )
+    return bool(affected_rows(result))
+
+
+async def stop_streaming_replies(
+    session: AsyncSession, owner_id: uuid.UUID, conversation_id: uuid.UUID
+) -> int:
+    """Mark this conversation's "streaming" replies stopped, text kept (Stop, when no task in
+    this process is writing them)."""
+    result = await session.execute(
+        update(Message)
         .where(
             col(Message.conversation_id) == conversation_id,
             col(Message.conversation_id).in_(_owned_conversations(owner_id)),
             col(Message.status) == MessageStatus.STREAMING,
         )
-        .limit(1)
+        .values(status=MessageStatus.STOPPED, updated_at=utcnow())
     )
-    return result.scalar_one_or_none() is not None
+    return affected_rows(result)
 
 
 async def interrupt_stale_replies(

@@ -25,6 +25,7 @@ from chat_app.providers import ModelInfo, get_provider
 from chat_app.repositories import conversations as conversations_repo
 from chat_app.repositories import messages as messages_repo
 from chat_app.services.errors import InvalidInput, NotFound
+from chat_app.services.text_rules import storable
 
 PAGE_SIZE_MAX = 100
 SEARCH_MAX_CHARS = 200
@@ -199,4 +200,7 @@ async def list_messages_page(
 
 
 async def available_models() -> list[ModelInfo]:
-    return await get_provider().list_models()
+    """The provider's models. Their ids are provider text like any other: one holding NUL or
+    a lone surrogate is left out (it cannot be stored, and a repaired id names no model)."""
+    models = await get_provider().list_models()
+    return [m for m in models if storable(m.id) == m.id and storable(m.label) == m.label]

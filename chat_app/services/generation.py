@@ -7,6 +7,11 @@ Reflex event that asked for it). The task streams from the provider into a ``Liv
 about a second of text is at risk if the process dies), and ends with one final write of text,
 status and usage. Replies a dead process left "streaming" become "interrupted" at the next start
 (see maintenance.py).
+
+Model output is untrusted: every piece is made storable before it enters the ``LiveReply``, and
+the reply is cut at ``max_reply_chars``. A reply must never stay "streaming" with nothing
+writing it: a final write that fails falls back to a status-only write, a row even that could
+not end blocks nothing in this process, and Stop ends a "streaming" row no task here writes.
 """
 
 from __future__ import annotations
@@ -40,7 +45,12 @@ from chat_app.services.chat import create_conversation, parse_id
 from chat_app.services.context import build_turns
 from chat_app.services.errors import Conflict, InvalidInput, NotFound, Refused
 from chat_app.services.live import LiveReply, LocalReplyBus
-from chat_app.services.text_rules import storable, title_from_text, validate_user_message
+from chat_app.services.text_rules import (
+    StorableStream,
+    storable,
+    title_from_text,
+    validate_user_message,
+)
 from chat_app.services.throttle import FailureThrottle
 
 log = logging.getLogger(__name__)
@@ -55,9 +65,14 @@ TITLE_TIMEOUT_SECONDS = 15
 FINAL_SAVE_ATTEMPTS = 3
 # Beyond the reply time cap: generation, saves and the title call have all ended by then.
 STALE_MARGIN_SECONDS = 60
+FINAL_WRITE_FAILED = "The end of this reply could not be saved. The text saved before that is kept."
 
 _bus = LocalReplyBus()
 _tasks: dict[uuid.UUID, asyncio.Task[None]] = {}
+# Replies whose end could not be written at all (even the status-only write failed): their
+# rows still say "streaming" although nothing writes them. By message id; they block nothing
+# in this process, and every later send in their conversation retries the write.
+_unsaved_endings: dict[uuid.UUID, _UnsavedEnding] = {}
 _send_limits: dict[int, FailureThrottle] = {}
 
 
@@ -76,6 +91,12 @@ def _check_send_rate(user_id: uuid.UUID) -> None:
 
 
 @dataclass(frozen=True)
+class _UnsavedEnding:
+    owner_id: uuid.UUID
+    conversation_id: uuid.UUID
+
+
+@dataclass(frozen=True)
 class ReplyStarted:
     conversation: ConversationPublic
     user_message: MessagePublic | None
@@ -91,6 +112,7 @@ class _Job:
     provisional_title: str | None  # set when this reply should trigger an auto-title
     first_user_text: str
     stop_requested: bool = False
+    ending: bool = False  # generation is over; the final write must not be cancelled
 
 
 def reply_bus() -> LocalReplyBus:
@@ -194,17 +216,30 @@ async def edit_last_user_message(
 
 
 async def stop_reply(user_id: uuid.UUID, conversation_id: object) -> bool:
-    """Stop the reply being written in this conversation; the text so far is kept."""
+    """Stop the reply being written in this conversation; the text so far is kept.
+
+    With no task here writing it, a row still marked "streaming" is a reply nothing will end
+    (its final write failed, or its process died): it is marked stopped, so Stop always ends
+    a reply.
+    """
     reply = live_reply_for(user_id, conversation_id)
-    if reply is None or reply.finished:
+    if reply is not None and not reply.finished:
+        task = _tasks.get(reply.conversation_id)
+        job = getattr(task, "job", None)
+        if task is None or job is None or job.ending:
+            return False  # being launched this very moment, or already ending by itself
+        job.stop_requested = True
+        task.cancel()
+        return True
+    try:
+        cid = parse_id(conversation_id)
+    except NotFound:
         return False
-    task = _tasks.get(reply.conversation_id)
-    job = getattr(task, "job", None)
-    if task is None or job is None:
-        return False
-    job.stop_requested = True
-    task.cancel()
-    return True
+    async with session_scope() as session:
+        stopped = await messages_repo.stop_streaming_replies(session, user_id, cid)
+    if stopped:
+        log.info("stopped %d reply row(s) left streaming in conversation %s", stopped, cid)
+    return stopped > 0
 
 
 def live_owner_ids() -> set[uuid.UUID]:
@@ -263,8 +298,42 @@ async def _refuse_if_streaming(
     await messages_repo.interrupt_stale_replies(
         session, user_id, conversation_id, started_before=cutoff
     )
-    if await messages_repo.has_streaming_reply(session, user_id, conversation_id):
+    dead = await _retry_unsaved_endings(session, user_id, conversation_id)
+    if await messages_repo.has_streaming_reply(session, user_id, conversation_id, ignoring=dead):
         raise Conflict(ALREADY_STREAMING)
+
+
+async def _retry_unsaved_endings(
+    session: AsyncSession, user_id: uuid.UUID, conversation_id: uuid.UUID
+) -> list[uuid.UUID]:
+    """Write the ends this process could not write before; return those rows' ids.
+
+    In the caller's transaction (a second one would wait on SQLite's write lock). An entry is
+    forgotten only once its row is found no longer "streaming": if this transaction is rolled
+    back, the next send tries again.
+    """
+    dead = [
+        message_id
+        for message_id, ending in _unsaved_endings.items()
+        if ending.conversation_id == conversation_id and ending.owner_id == user_id
+    ]
+    for message_id in dead:
+        try:
+            # A savepoint: a failure here must not abort the send's own transaction.
+            async with session.begin_nested():
+                changed = await messages_repo.end_streaming_reply(
+                    session,
+                    user_id,
+                    message_id,
+                    status=MessageStatus.INTERRUPTED,
+                    error_detail=FINAL_WRITE_FAILED,
+                )
+        except SQLAlchemyError:
+            log.warning("reply %s still could not be ended", message_id, exc_info=True)
+            continue
+        if not changed:
+            _unsaved_endings.pop(message_id, None)
+    return dead
 
 
 def _last_user_message(history: list[Message]) -> Message:
@@ -363,10 +432,14 @@ def _launch(job: _Job) -> None:
 async def _generate(job: _Job) -> None:
     settings = get_settings()
     reply = job.reply
+    # Nothing from the provider reaches the live reply (and so the database, the websocket
+    # and the API) without being made storable first.
+    incoming = StorableStream()
     status: str = MessageStatus.COMPLETE
     error_detail: str | None = None
     ttft_ms: int | None = None
     usage: StreamEnd | None = None
+    capped = False
     last_save = time.monotonic()
     try:
         async with asyncio.timeout(settings.max_reply_seconds):
@@ -378,15 +451,19 @@ async def _generate(job: _Job) -> None:
                     if isinstance(event, TextDelta):
                         if ttft_ms is None:
                             ttft_ms = round((time.monotonic() - job.requested_at) * 1000)
-                        reply.append(storable(event.text))
+                        if not _append_capped(reply, incoming.feed(event.text)):
+                            capped = True
+                            break
                         if time.monotonic() - last_save >= settings.save_interval_seconds:
                             last_save = time.monotonic()
-                            await _save(job, content=reply.text())
+                            await _save_progress(job)
                     else:
                         usage = event
             finally:
                 await stream.aclose()
-        if usage is not None and usage.finish_reason == "length":
+        if capped:
+            status, error_detail = MessageStatus.STOPPED, _size_cap_reached()
+        elif usage is not None and usage.finish_reason == "length":
             status = MessageStatus.STOPPED
             error_detail = (
                 f"The reply reached the length limit ({settings.max_reply_tokens:,} tokens)."
@@ -400,17 +477,20 @@ async def _generate(job: _Job) -> None:
         status = MessageStatus.STOPPED if job.stop_requested else MessageStatus.INTERRUPTED
     except ProviderError as exc:
         status = MessageStatus.ERROR
-        error_detail = exc.user_message
+        # Provider-supplied words can be part of the message (a 400's reason): storable too.
+        error_detail = storable(exc.user_message)
         log.warning("provider error in reply %s: %s (%s)", reply.message_id, exc.kind, exc.detail)
     except Exception:
         status = MessageStatus.ERROR
         error_detail = "Something went wrong while writing this reply. The text so far is kept."
         log.exception("reply %s failed", reply.message_id)
+    if not _append_capped(reply, incoming.flush()) and status == MessageStatus.COMPLETE:
+        status, error_detail = MessageStatus.STOPPED, _size_cap_reached()
+    job.ending = True
     try:
         await _finish(job, status, error_detail, ttft_ms, usage)
     finally:
-        # Followers must learn the reply ended even if the database did not take the last write
-        # (the row then stays "streaming" and becomes "interrupted" at the next start).
+        # Followers must learn the reply ended whatever happened above.
         if not reply.finished:
             reply.finish(status, error_detail)
         _bus.release(reply)
@@ -418,14 +498,37 @@ async def _generate(job: _Job) -> None:
             del _tasks[reply.conversation_id]
 
 
-async def _save(job: _Job, **values: object) -> None:
+def _size_cap_reached() -> str:
+    return f"The reply reached the length limit ({get_settings().max_reply_chars:,} characters)."
+
+
+def _append_capped(reply: LiveReply, text: str) -> bool:
+    """Append up to the reply size cap; False when ``text`` did not fit whole (cut there)."""
+    room = get_settings().max_reply_chars - reply.length
+    if len(text) <= room:
+        reply.append(text)
+        return True
+    reply.append(text[: max(0, room)])
+    return False
+
+
+async def _save(job: _Job, **values: object) -> bool:
     async with session_scope() as session:
-        await messages_repo.save_progress(
+        return await messages_repo.save_progress(
             session,
             job.reply.owner_id,
             job.reply.message_id,
             **values,  # type: ignore[arg-type]
         )
+
+
+async def _save_progress(job: _Job) -> None:
+    """A periodic save that fails costs nothing yet: the reply goes on, the next save (or the
+    final write, which retries) carries the text."""
+    try:
+        await _save(job, content=job.reply.text())
+    except Exception:
+        log.warning("progress save of reply %s failed", job.reply.message_id, exc_info=True)
 
 
 async def _finish(
@@ -436,7 +539,7 @@ async def _finish(
     usage: StreamEnd | None,
 ) -> None:
     reply = job.reply
-    final = {
+    final: dict[str, object] = {
         "content": reply.text(),
         "status": status,
         "error_detail": error_detail,
@@ -444,31 +547,73 @@ async def _finish(
         "prompt_tokens": usage.prompt_tokens if usage else None,
         "completion_tokens": usage.completion_tokens if usage else None,
     }
+    if not await _write_final(job, final):
+        # The row keeps the text of the last progress save; it must not keep "streaming".
+        status, error_detail = MessageStatus.INTERRUPTED, FINAL_WRITE_FAILED
+        await _write_ending_only(job, status, error_detail)
+    try:
+        async with session_scope() as session:
+            await conversations_repo.touch(session, reply.owner_id, reply.conversation_id)
+    except Exception:
+        log.warning("could not touch conversation %s", reply.conversation_id, exc_info=True)
+    reply.finish(status, error_detail)
+    if job.provisional_title and status == MessageStatus.COMPLETE and reply.text().strip():
+        try:
+            await _retitle(job, job.provisional_title)
+        except Exception:
+            log.warning("auto-title of reply %s failed", reply.message_id, exc_info=True)
+
+
+async def _write_final(job: _Job, final: dict[str, object]) -> bool:
+    """The last write of text, status and usage, retried; False when every attempt failed."""
     for attempt in range(FINAL_SAVE_ATTEMPTS):
         try:
             await _save(job, **final)
-            break
-        except SQLAlchemyError:
-            if attempt == FINAL_SAVE_ATTEMPTS - 1:
-                raise
-            log.warning("final save of reply %s failed; retrying", reply.message_id)
-            await asyncio.sleep(0.2 * (attempt + 1))
-    async with session_scope() as session:
-        await conversations_repo.touch(session, reply.owner_id, reply.conversation_id)
-    reply.finish(status, error_detail)
-    if job.provisional_title and status == MessageStatus.COMPLETE and reply.text().strip():
-        title = await _auto_title(job)
-        if title and title != job.provisional_title:
-            async with session_scope() as session:
-                changed = await conversations_repo.set_title_if_unchanged(
-                    session,
-                    reply.owner_id,
-                    reply.conversation_id,
-                    expected=job.provisional_title,
-                    title=title,
-                )
-            if changed:
-                reply.set_title(title)
+            return True
+        except Exception:
+            # Any failure, not only the database's: this write is what ends the reply.
+            log.warning(
+                "final save of reply %s failed (attempt %d of %d)",
+                job.reply.message_id,
+                attempt + 1,
+                FINAL_SAVE_ATTEMPTS,
+                exc_info=True,
+            )
+            if attempt < FINAL_SAVE_ATTEMPTS - 1:
+                await asyncio.sleep(0.2 * (attempt + 1))
+    return False
+
+
+async def _write_ending_only(job: _Job, status: str, error_detail: str) -> None:
+    reply = job.reply
+    try:
+        async with session_scope() as session:
+            await messages_repo.end_streaming_reply(
+                session, reply.owner_id, reply.message_id, status=status, error_detail=error_detail
+            )
+    except Exception:
+        log.error(
+            "reply %s could not be ended in the database; it blocks nothing in this process",
+            reply.message_id,
+            exc_info=True,
+        )
+        _unsaved_endings[reply.message_id] = _UnsavedEnding(reply.owner_id, reply.conversation_id)
+
+
+async def _retitle(job: _Job, provisional_title: str) -> None:
+    reply = job.reply
+    title = await _auto_title(job)
+    if title and title != provisional_title:
+        async with session_scope() as session:
+            changed = await conversations_repo.set_title_if_unchanged(
+                session,
+                reply.owner_id,
+                reply.conversation_id,
+                expected=provisional_title,
+                title=title,
+            )
+        if changed:
+            reply.set_title(title)
 
 
 async def _auto_title(job: _Job) -> str | None:
@@ -486,5 +631,5 @@ async def _auto_title(job: _Job) -> str | None:
             raw = await get_provider().complete(model=job.model, messages=turns, max_tokens=24)
     except (ProviderError, TimeoutError):
         return None
-    title = clean_title(raw.strip().strip("\"'“”«»").rstrip("."))
+    title = clean_title(storable(raw).strip().strip("\"'“”«»").rstrip("."))
     return title[:80] or None

@@ -2,16 +2,53 @@
 
 from __future__ import annotations
 
+import re
+
 from chat_app.services.errors import InvalidInput, TooLarge
 
-# PostgreSQL text cannot hold NUL; it is the one character we do not keep as-is. Every other
-# control character and all of unicode round-trips unchanged.
+# Text must be storable in both databases and encodable as UTF-8 (JSON, websockets, SSE).
+# PostgreSQL text cannot hold NUL, and a lone UTF-16 surrogate (``"\ud800"``, which a JSON
+# escape can produce) cannot be encoded at all: both become U+FFFD. Every other control
+# character and all of unicode round-trips unchanged.
 _NUL = "\x00"
 _REPLACEMENT = "\ufffd"
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def storable(text: str) -> str:
-    return text.replace(_NUL, _REPLACEMENT) if _NUL in text else text
+    if _UNSTORABLE.search(text) is None:
+        return text
+    # Through UTF-16: a high+low surrogate pair written as two code points becomes the one
+    # character it stands for; a surrogate without its partner becomes U+FFFD.
+    joined = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return joined.replace(_NUL, _REPLACEMENT)
+
+
+def _is_high_surrogate(char: str) -> bool:
+    return "\ud800" <= char <= "\udbff"
+
+
+class StorableStream:
+    """``storable`` for text that arrives in pieces (a model's reply).
+
+    A JSON-escaped surrogate pair can be split across two pieces (a proxy slicing UTF-16):
+    a trailing high surrogate waits for the next piece instead of becoming U+FFFD at once.
+    """
+
+    def __init__(self) -> None:
+        self._pending = ""
+
+    def feed(self, piece: str) -> str:
+        text = self._pending + piece
+        self._pending = ""
+        if text and _is_high_surrogate(text[-1]):
+            text, self._pending = text[:-1], text[-1]
+        return storable(text)
+
+    def flush(self) -> str:
+        """What is still held back (a high surrogate nobody completed), made storable."""
+        pending, self._pending = self._pending, ""
+        return storable(pending)
 
 
 def validate_user_message(text: object, max_chars: int) -> str:

@@ -80,6 +80,8 @@ def served_app(
             "OPENAI_API_KEY": "test",
             "MAX_MESSAGE_CHARS": str(BROWSER_MAX_MESSAGE_CHARS),
             "MAX_REPLY_TOKENS": "60000",
+            # The 100 KB reply is past the default size cap (100,000 characters) by a little.
+            "MAX_REPLY_CHARS": str(BROWSER_MAX_MESSAGE_CHARS),
             # Browser tests send quickly; the limit itself is tested in tests/api.
             "SEND_RATE_PER_MINUTE": "0",
         },

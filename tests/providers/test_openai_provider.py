@@ -22,7 +22,8 @@ from chat_app.providers import (
     reset_provider_cache,
 )
 from chat_app.providers.openai_errors import retry_after_seconds
-from tests.support.fake_openai import FakeOpenAI
+from chat_app.providers.openai_provider import MAX_MALFORMED_CHUNKS
+from tests.support.fake_openai import MALFORMED_EVENTS, FakeOpenAI
 
 from .conftest import ProviderFactory
 
@@ -386,3 +387,104 @@ def test_fake_server_http_controls(fake: FakeOpenAI) -> None:
 
         assert http.post("/_control/reset").json()["request_count"] == 0
         assert http.get("/_control").json()["fault"] is None
+
+
+# ---- hostile or broken streams --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", sorted(MALFORMED_EVENTS))
+async def test_malformed_chunks_are_skipped_and_the_reply_goes_on(
+    fake: FakeOpenAI, make_provider: ProviderFactory, kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Up to the bound, every kind of unreadable chunk is logged and skipped, anywhere."""
+    fake.configure(reply_tokens=6, inject=[kind] * 3, inject_after_tokens=2)
+    deltas, end = await collect(make_provider(max_malformed_chunks=3))
+
+    assert "".join(d.text for d in deltas) == "".join(f"tok{i} " for i in range(6))
+    assert end.finish_reason == "stop" and end.completion_tokens == 6
+    assert caplog.text.count("Skipped malformed chunk") == 3
+
+
+@pytest.mark.parametrize("kind", sorted(MALFORMED_EVENTS))
+async def test_past_the_bound_the_reply_ends_with_the_text_kept(
+    fake: FakeOpenAI, make_provider: ProviderFactory, kind: str
+) -> None:
+    fake.configure(reply_tokens=6, inject=[kind] * 4, inject_after_tokens=2)
+    deltas, error = await stream_until_error(make_provider(max_malformed_chunks=3))
+
+    assert "".join(d.text for d in deltas) == "tok0 tok1 "
+    assert error.kind == "bad_stream"
+    assert "kept" in error.user_message
+    assert len(fake.requests) == 1  # text was shown: never retried
+
+
+async def test_malformed_chunks_before_any_text_are_not_retried(
+    fake: FakeOpenAI, make_provider: ProviderFactory
+) -> None:
+    fake.configure(reply_tokens=3, inject=["not_json"] * 2, inject_after_tokens=0)
+    _, error = await stream_until_error(make_provider(max_malformed_chunks=1))
+
+    assert error.kind == "bad_stream"
+    assert len(fake.requests) == 1  # the same server would only send the same again
+
+
+async def test_the_default_bound_is_the_documented_constant(
+    fake: FakeOpenAI, make_provider: ProviderFactory
+) -> None:
+    fake.configure(reply_tokens=3, inject=["not_json"] * MAX_MALFORMED_CHUNKS)
+    deltas, end = await collect(make_provider())
+    assert len(deltas) == 3 and end.finish_reason == "stop"
+
+    fake.configure(inject=["not_json"] * (MAX_MALFORMED_CHUNKS + 1))
+    _, error = await stream_until_error(make_provider())
+    assert error.kind == "bad_stream"
+
+
+async def test_non_utf8_bytes_become_replacement_characters(
+    fake: FakeOpenAI, make_provider: ProviderFactory
+) -> None:
+    fake.configure(reply_tokens=2, inject=["non_utf8_text", "comment"], inject_after_tokens=1)
+    deltas, end = await collect(make_provider(max_malformed_chunks=0))
+
+    assert "".join(d.text for d in deltas) == "tok0 caf\ufffd tok1 "
+    assert end.finish_reason == "stop"
+
+
+async def test_an_oversized_line_is_dropped_not_buffered(
+    fake: FakeOpenAI, make_provider: ProviderFactory
+) -> None:
+    """A chunk past the line cap counts as malformed; the chunks around it still arrive."""
+    text = "ab" + "x" * 5_000 + "cd"
+    fake.configure(reply_text=text, chunk_chars=2)  # tiny chunks…
+    deltas, _ = await collect(make_provider(max_event_bytes=1_000), max_tokens=10_000)
+    assert "".join(d.text for d in deltas) == text
+
+    fake.configure(chunk_chars=5_002)
+    deltas, end = await collect(make_provider(max_event_bytes=1_000, max_malformed_chunks=1))
+    # …then one chunk of 5,002 characters: skipped; the 2-character tail is kept.
+    assert "".join(d.text for d in deltas) == "cd"
+    assert end.finish_reason == "stop"
+
+
+async def test_an_error_event_mid_stream_keeps_its_meaning(
+    fake: FakeOpenAI, make_provider: ProviderFactory
+) -> None:
+    """{"error": …} inside the stream is the server giving up, not a malformed chunk."""
+    fake.configure(reply_tokens=5, inject=["error_event"], inject_after_tokens=2)
+    deltas, error = await stream_until_error(make_provider(max_malformed_chunks=100))
+
+    assert "".join(d.text for d in deltas) == "tok0 tok1 "
+    assert error.kind == "context_too_long"
+
+
+async def test_hostile_text_reaches_the_caller_unchanged(
+    fake: FakeOpenAI, make_provider: ProviderFactory
+) -> None:
+    """Lone surrogates and NUL are legal JSON escapes: the adapter passes them on as they came
+    (the generation service makes text storable, for every provider alike)."""
+    text = "a\ud800b\x00c\udfff"
+    fake.configure(reply_text=text, chunk_chars=2)
+    deltas, end = await collect(make_provider())
+
+    assert "".join(d.text for d in deltas) == text
+    assert end.finish_reason == "stop"

@@ -1,7 +1,7 @@
 from chat_app.models.message import Message, MessageStatus
 from chat_app.services.context import build_turns, estimate_tokens
 from chat_app.services.live import LiveReply
-from chat_app.services.text_rules import storable, title_from_text
+from chat_app.services.text_rules import StorableStream, storable, title_from_text
 
 
 def msg(role: str, content: str, status: str = MessageStatus.COMPLETE) -> Message:
@@ -35,10 +35,41 @@ def test_estimate_is_conservative():
     assert estimate_tokens("abcd" * 100) == 104
 
 
-def test_nul_is_the_only_character_replaced():
+def test_nul_and_lone_surrogates_are_the_only_characters_replaced():
     assert storable("a\x00b") == "a\ufffdb"
-    text = "\x01\x1f\x7f\u2028 עברית 👍"
+    text = "\x01\x1f\x7f\u2028 עברית 👍 \ufffd \U0010ffff"
     assert storable(text) is text
+
+
+def test_every_lone_surrogate_becomes_one_replacement_character():
+    for code in range(0xD800, 0xE000):
+        assert storable(f"a{chr(code)}b") == "a\ufffdb", hex(code)
+    assert storable("\udfff\ud800") == "\ufffd\ufffd"  # low before high is no pair
+
+
+def test_a_surrogate_pair_written_as_two_code_points_is_the_character_it_stands_for():
+    for char in ("😀", "𝄞", "\U00010000", "\U0010ffff"):
+        units = char.encode("utf-16-le")
+        high = units[:2].decode("utf-16-le", "surrogatepass")
+        low = units[2:].decode("utf-16-le", "surrogatepass")
+        assert storable(f"x{high}{low}y") == f"x{char}y"
+        assert storable(f"x{high}{low}y").encode("utf-8")
+
+
+def test_streamed_text_is_storable_however_it_is_split():
+    """Every split of a text with pairs, lone surrogates and NUL gives the same stored text."""
+    pair = "😀".encode("utf-16-le")
+    high, low = (pair[i : i + 2].decode("utf-16-le", "surrogatepass") for i in (0, 2))
+    text = f"a{high}{low}b{high}c{low}\x00{high}{low}{high}"
+    expected = "a😀b\ufffdc\ufffd\ufffd😀\ufffd"
+    assert storable(text) == expected
+    for size in range(1, len(text) + 1):
+        stream = StorableStream()
+        pieces = [stream.feed(text[i : i + size]) for i in range(0, len(text), size)]
+        pieces.append(stream.flush())
+        assert "".join(pieces) == expected, size
+        for piece in pieces:
+            piece.encode("utf-8")  # each piece is storable on its own, not just the whole
 
 
 def test_fallback_titles():

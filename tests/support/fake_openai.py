@@ -10,6 +10,10 @@ In-process (tests)::
         fake.configure(reply_tokens=5, fault="429", retry_after=1, fault_times=1)
         ... OpenAIProvider(base_url=fake.base_url, api_key="x") ...
         fake.requests                           # JSON bodies received so far
+        # Hostile output: text the SDK receives as JSON escapes (lone surrogates, NUL), one
+        # huge chunk, raw broken events (names in INJECTABLE) after the first 2 chunks.
+        fake.configure(reply_text="a\ud800\x00b", chunk_chars=200_000)
+        fake.configure(inject=["invalid_json", "non_utf8_text"], inject_after_tokens=2)
 
 As a process (benchmarks, manual checks)::
 
@@ -42,7 +46,31 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 from uvicorn.config import LOGGING_CONFIG
 
-FAULTS = (None, "401", "429", "500", "hang", "drop", "context_too_long")
+FAULTS = (None, "400", "401", "429", "500", "hang", "drop", "context_too_long")
+
+# Raw SSE events a hostile or broken server sends, by name, for ``inject``. The "malformed"
+# ones cannot be read as a chunk at all; the others are odd but carry readable text.
+MALFORMED_EVENTS: dict[str, bytes] = {
+    "invalid_json": b'data: {"choices": [{"index": 0, "delta": {"content": "cut\n\n',
+    "not_json": b"data: this is not json\n\n",
+    "empty_data": b"data:\n\n",
+    "not_object": b"data: [1, 2, 3]\n\n",
+    "wrong_shape": b'data: {"choices": "nope"}\n\n',
+    "content_not_text": b'data: {"choices": [{"index": 0, "delta": {"content": 42}}]}\n\n',
+    "non_utf8_garbage": b"data: \xff\xfe\xfa\x80\n\n",
+}
+READABLE_EVENTS: dict[str, bytes] = {
+    # Latin-1 "é" (a lone 0xE9 byte) where UTF-8 was due: the text survives, the byte is U+FFFD.
+    "non_utf8_text": b'data: {"choices": [{"index": 0, "delta": {"content": "caf\xe9 "}}]}\n\n',
+    "comment": b": keep-alive\n\n",
+    # Not malformed either: the server giving up mid-stream, the way vLLM and proxies do.
+    "error_event": (
+        b'data: {"error": {"message": "maximum context length exceeded", '
+        b'"type": "invalid_request_error", "code": "context_length_exceeded"}}\n\n'
+    ),
+}
+INJECTABLE = {**MALFORMED_EVENTS, **READABLE_EVENTS}
+MAX_INJECTED = 1_000
 
 # Everything is bounded so a misconfigured test or benchmark cannot wedge a run.
 MAX_REPLY_TOKENS = 200_000
@@ -64,6 +92,13 @@ class FakeConfig:
     retry_after: float | None = None
     drop_after_tokens: int = 3
     fault_times: int | None = None
+    # reply_text is sent in chunks of this many characters (one huge chunk: a big number).
+    chunk_chars: int = 4
+    # Raw events (names from INJECTABLE) sent after ``inject_after_tokens`` text chunks.
+    inject: list[str] = field(default_factory=list)
+    inject_after_tokens: int = 1
+    # The "message" of the "400" fault's error body (what a server says about a bad request).
+    error_message: str = "Invalid model name."
     models: list[str] = field(default_factory=lambda: ["fake-large", "fake-small"])
 
     def validate(self) -> None:
@@ -83,6 +118,13 @@ class FakeConfig:
             raise ValueError("fault_times must be >= 0 or None")
         if self.reply_text is not None and len(self.reply_text) > MAX_REPLY_TOKENS * 4:
             raise ValueError("reply_text is too long")
+        if self.chunk_chars < 1:
+            raise ValueError("chunk_chars must be >= 1")
+        unknown = [name for name in self.inject if name not in INJECTABLE]
+        if unknown or len(self.inject) > MAX_INJECTED:
+            raise ValueError(f"inject takes at most {MAX_INJECTED} of {sorted(INJECTABLE)}")
+        if self.inject_after_tokens < 0:
+            raise ValueError("inject_after_tokens must be >= 0")
 
 
 class _State:
@@ -156,6 +198,10 @@ def _error_response(fault: str, config: FakeConfig) -> Response:
             "invalid_api_key",
         )
         return JSONResponse(body, status_code=401)
+    if fault == "400":
+        body = _error_body(config.error_message, "invalid_request_error", None, "model")
+        # ASCII JSON (\uXXXX escapes): the message may hold text UTF-8 cannot encode.
+        return Response(json.dumps(body), status_code=400, media_type="application/json")
     if fault == "429":
         headers = {}
         if config.retry_after is not None:
@@ -187,7 +233,8 @@ def _plan_reply(config: FakeConfig, body: dict[str, Any]) -> tuple[list[str], st
     """Tokens to send and the finish reason, honouring the request's token cap."""
     if config.reply_text is not None:
         text = config.reply_text
-        tokens = [text[i : i + 4] for i in range(0, len(text), 4)]
+        size = config.chunk_chars
+        tokens = [text[i : i + size] for i in range(0, len(text), size)]
     else:
         tokens = [f"tok{i} " for i in range(config.reply_tokens)]
     cap = body.get("max_completion_tokens") or body.get("max_tokens")
@@ -321,7 +368,7 @@ class _ChatCompletions:
             await JSONResponse(error, status_code=400)(scope, receive, send)
             return
         config, fault = self._rt.state.admit(body)
-        if fault in ("401", "429", "500", "context_too_long"):
+        if fault in ("400", "401", "429", "500", "context_too_long"):
             await _error_response(fault, config)(scope, receive, send)
             return
 
@@ -396,6 +443,9 @@ class _ChatCompletions:
         loop = asyncio.get_running_loop()
         first_token_at = loop.time()
         for index, token in enumerate(tokens):
+            if index == config.inject_after_tokens:
+                for name in config.inject:
+                    await emit(INJECTABLE[name])
             if interval and index:
                 # Scheduled from the first token so sleep overshoot does not add up.
                 delay = first_token_at + index * interval - loop.time()
@@ -406,6 +456,9 @@ class _ChatCompletions:
             if abort.is_set():
                 return
             await emit(reply.chunk({"content": token}, with_usage_field=include_usage))
+        if len(tokens) <= config.inject_after_tokens:
+            for name in config.inject:
+                await emit(INJECTABLE[name])
         if drop:
             # Returning mid-response makes uvicorn close the socket: the client sees a
             # truncated chunked body, like a proxy or server dying mid-reply.
@@ -452,13 +505,15 @@ class _ChatCompletions:
 def create_app(state: _State, runtime: _Runtime | None = None) -> Starlette:
     runtime = runtime or _Runtime(state)
 
-    async def list_models(request: Request) -> JSONResponse:
+    async def list_models(request: Request) -> Response:
         models = state.snapshot()["models"]
         data = [
             {"id": m, "object": "model", "created": 1_700_000_000, "owned_by": "fake"}
             for m in models
         ]
-        return JSONResponse({"object": "list", "data": data})
+        # ASCII JSON: hostile ids (lone surrogates) must reach the client as escapes.
+        body = json.dumps({"object": "list", "data": data})
+        return Response(body, media_type="application/json")
 
     async def get_control(request: Request) -> JSONResponse:
         return JSONResponse(state.snapshot())
