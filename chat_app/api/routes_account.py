@@ -51,7 +51,7 @@ async def revoke(user: CurrentUser, request: Request) -> Response:
 
 @router.post("/auth/revoke-all", status_code=204)
 async def revoke_all(user: CurrentUser) -> Response:
-    """Log out everywhere: every session token of this user stops working."""
+    """Log out everywhere: every session token and personal API token of this user stops working."""
     await auth_service.logout_everywhere(user.id)
     return Response(status_code=204)
 

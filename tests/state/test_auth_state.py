@@ -17,11 +17,12 @@ from reflex.istate.data import RouterData
 from reflex.state import State
 from reflex_base.event import EventSpec
 
+from chat_app.components.user_menu import LOGOUT_EVERYWHERE_WARNING
 from chat_app.core.db import session_scope
 from chat_app.core.session_cookie import SESSION_COOKIE
 from chat_app.core.settings import get_settings
 from chat_app.repositories import users as users_repo
-from chat_app.services import auth
+from chat_app.services import api_tokens, auth
 from chat_app.state.auth import AuthState
 
 PASSWORD = "correct horse battery"
@@ -349,3 +350,20 @@ async def test_logout_everywhere_ends_every_session(db: str) -> None:
     assert await auth.resolve_session(registered.token) is None
     assert await auth.resolve_session(other_device.token) is None
     assert not state.authenticated
+
+
+async def test_logout_everywhere_asks_first_then_revokes_personal_tokens(db: str) -> None:
+    registered = await auth.register("ann@example.com", "Ann", PASSWORD)
+    token = (await api_tokens.create_token(registered.user.id, "script")).plaintext
+    state = make_state(url="/", cookie=cookie_header(registered.token))
+    # The menu only opens the confirmation, whose text names the tokens; nothing is revoked yet.
+    state.set_logout_everywhere_open(True)
+    assert state.logout_everywhere_open
+    assert "revokes all your personal API tokens" in LOGOUT_EVERYWHERE_WARNING
+    assert await api_tokens.authenticate(token) is not None
+    state.set_logout_everywhere_open(False)  # Cancel
+    assert await api_tokens.authenticate(token) is not None
+    state.set_logout_everywhere_open(True)
+    await state.logout_everywhere()
+    assert not state.logout_everywhere_open
+    assert await api_tokens.authenticate(token) is None
