@@ -1,4 +1,4 @@
-"""Normalize stored emails (NFKC, case-folded, IDNA domain); report rows that would collide.
+"""Normalize stored emails (NFKC, case-folded, ASCII IDNA domain); report would-be collisions.
 
 Before this revision emails were only trimmed and lower-cased, so look-alike spellings of one
 address (full-width letters, ``ß``/``ss``, a punycode domain...) could be separate accounts.
@@ -35,7 +35,7 @@ logger = logging.getLogger("alembic.runtime.migration.0004")
 
 
 def _fold(text: str) -> str:
-    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold()).lower()
 
 
 def _normalize(value: str) -> str:
@@ -43,7 +43,7 @@ def _normalize(value: str) -> str:
     if not at:
         return domain
     try:
-        domain = idna.decode(idna.encode(domain, uts46=True))
+        domain = idna.encode(domain, uts46=True).decode("ascii")
     except (idna.IDNAError, UnicodeError, ValueError):
         pass
     return f"{local}@{domain}"

@@ -347,6 +347,9 @@ LOOK_ALIKES = [
     ("strasse@example.de", "straße@example.de"),  # ß case-folds to ss
     ("ann@bücher.de", "ann@xn--bcher-kva.de"),  # the punycode of the same domain
     ("ann@bücher.de", "Ann@BÜCHER.de"),
+    ("ann@xn--bcher-kva.de", "ANN@XN--BCHER-KVA.DE"),
+    # Cherokee case-folds to capitals; the stored form still passes email = lower(email).
+    ("\uab70\uab71@example.com", "\u13a0\u13a1@example.com"),
     ("zoë@example.com", "zoe\u0308@example.com"),  # decomposed ë
 ]
 
