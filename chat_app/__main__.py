@@ -32,7 +32,10 @@ async def _create_user(args: argparse.Namespace) -> str:
 
 async def _reset_password(args: argparse.Namespace) -> str:
     await auth_service.admin_reset_password(args.email, _read_password(args))
-    return f"Password reset for {args.email}; their existing sessions were ended."
+    return (
+        f"Password reset for {args.email}; their existing sessions were ended and their "
+        "personal API tokens revoked."
+    )
 
 
 async def _disable_user(args: argparse.Namespace) -> str:
@@ -53,6 +56,25 @@ async def _list_users(_args: argparse.Namespace) -> str:
         for u in users
     ]
     return "\n".join(rows) if rows else "No users."
+
+
+async def _clear_throttle(args: argparse.Namespace) -> str:
+    cleared = await auth_service.admin_clear_throttle(args.subject)
+    plural = "" if cleared == 1 else "s"
+    return f"Cleared {cleared} login throttle counter{plural} for {args.subject}."
+
+
+async def _check_emails(_args: argparse.Namespace) -> str:
+    problems = await auth_service.admin_check_emails()
+    if not problems:
+        return "Every stored email is normalized."
+    rows = [
+        f"{p.email}\tid {p.user_id}\tnormalizes to {p.normalized}"
+        + (f" (the email of another account: {p.taken_by})" if p.taken_by else "")
+        for p in problems
+    ]
+    heading = f"{len(problems)} account(s) with an unnormalized email (login cannot reach them):"
+    return "\n".join([heading, *rows])
 
 
 async def _recover(_args: argparse.Namespace) -> str:
@@ -90,6 +112,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(run=run)
 
     commands.add_parser("list-users", help="list accounts").set_defaults(run=_list_users)
+    clear = commands.add_parser(
+        "clear-throttle", help="forget the failed logins of an account or a client address"
+    )
+    clear.add_argument("subject", help="an email address or an IP address")
+    clear.set_defaults(run=_clear_throttle)
+    commands.add_parser(
+        "check-emails", help="list accounts whose email could not be normalized (collisions)"
+    ).set_defaults(run=_check_emails)
     commands.add_parser(
         "recover-interrupted", help="mark replies left streaming by a dead process"
     ).set_defaults(run=_recover)

@@ -8,6 +8,10 @@ cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-.venv/bin/python}"
 [ -x "$PYTHON" ] || PYTHON=python
 export REFLEX_TELEMETRY_ENABLED=false REFLEX_CHECK_LATEST_VERSION=false
+# The app decides which forwarded headers to believe (TRUSTED_PROXIES, core/client_address.py).
+# gunicorn/uvicorn would otherwise trust X-Forwarded-For from 127.0.0.1 by default and hand the
+# app a client-chosen address in place of the real peer.
+export FORWARDED_ALLOW_IPS=""
 [ -d .tools/node_modules/.bin ] && export PATH="$PWD/.tools/node_modules/.bin:$PATH"
 
 "$PYTHON" -m alembic upgrade head

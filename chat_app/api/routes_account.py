@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 
 from chat_app.api.cookies import set_session_cookie
 from chat_app.api.deps import CurrentUser, presented_token
+from chat_app.api.peer import request_client_address
 from chat_app.api.schemas import (
     LoginRequest,
     RegisterRequest,
@@ -22,13 +23,9 @@ from chat_app.services import auth as auth_service
 router = APIRouter(prefix="/api/v1", tags=["account"])
 
 
-def _client_address(request: Request) -> str:
-    return request.client.host if request.client else ""
-
-
 @router.post("/auth/login", response_model=TokenResponse)
 async def login(body: LoginRequest, request: Request) -> JSONResponse:
-    result = await auth_service.login(body.email, body.password, _client_address(request))
+    result = await auth_service.login(body.email, body.password, request_client_address(request))
     response = JSONResponse(
         TokenResponse(access_token=result.token, user=result.user).model_dump(mode="json")
     )
@@ -54,7 +51,7 @@ async def revoke(user: CurrentUser, request: Request) -> Response:
 
 @router.post("/auth/revoke-all", status_code=204)
 async def revoke_all(user: CurrentUser) -> Response:
-    """Log out everywhere: every session token of this user stops working."""
+    """Log out everywhere: every session token and personal API token of this user stops working."""
     await auth_service.logout_everywhere(user.id)
     return Response(status_code=204)
 

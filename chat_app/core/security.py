@@ -131,8 +131,16 @@ def decode_session_token(token: str) -> SessionClaims:
         raise InvalidToken("malformed claims") from exc
 
 
+@dataclass(frozen=True)
+class TicketClaims:
+    user_id: uuid.UUID
+    session_version: int
+    ticket_id: str  # single use: the service records it when the ticket is redeemed
+    expires_at: datetime
+
+
 def issue_login_ticket(user_id: uuid.UUID, session_version: int) -> str:
-    """A 30-second voucher that lets the page trade a fresh login for the HttpOnly cookie.
+    """A 30-second, single-use voucher that lets the page trade a fresh login for the cookie.
 
     It names the user but is not a session token: the cookie endpoint mints the session token
     and sets it as an HttpOnly cookie, so the token itself never passes through page script.
@@ -141,6 +149,7 @@ def issue_login_ticket(user_id: uuid.UUID, session_version: int) -> str:
     payload = {
         "sub": str(user_id),
         "sv": session_version,
+        "jti": secrets.token_urlsafe(16),
         "iat": int(now.timestamp()),
         "exp": int((now + timedelta(seconds=LOGIN_TICKET_SECONDS)).timestamp()),
         "typ": LOGIN_TICKET_TYPE,
@@ -148,11 +157,20 @@ def issue_login_ticket(user_id: uuid.UUID, session_version: int) -> str:
     return jwt.encode(payload, _key(), algorithm=JWT_ALGORITHM)
 
 
-def redeem_login_ticket(ticket: str) -> tuple[uuid.UUID, int]:
+def read_login_ticket(ticket: str) -> TicketClaims:
+    """The claims of a genuine, unexpired ticket (whether it was used is the service's check)."""
     payload = _decode(ticket, LOGIN_TICKET_TYPE)
     try:
-        return uuid.UUID(str(payload["sub"])), int(payload["sv"])
-    except (KeyError, ValueError, TypeError) as exc:
+        ticket_id = payload["jti"]
+        if not isinstance(ticket_id, str) or not 16 <= len(ticket_id) <= 64:
+            raise ValueError("bad ticket id")
+        return TicketClaims(
+            user_id=uuid.UUID(str(payload["sub"])),
+            session_version=int(payload["sv"]),
+            ticket_id=ticket_id,
+            expires_at=datetime.fromtimestamp(payload["exp"], UTC),
+        )
+    except (KeyError, ValueError, TypeError, OverflowError, OSError) as exc:
         raise InvalidToken("malformed ticket") from exc
 
 

@@ -6,6 +6,7 @@ environment or a ``.env`` file in the working directory.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from functools import lru_cache
@@ -21,6 +22,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # Placeholders people copy from examples; refusing them in production is the point.
 _PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "your-secret-key", "dev", "development"}
 MIN_SECRET_LENGTH = 32
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class OriginSettings(BaseSettings):
@@ -63,9 +65,9 @@ class Settings(OriginSettings):
     session_lifetime_hours: float = Field(default=24 * 7, gt=0)
     allow_registration: bool = True
 
-    # Login throttling: this many failures per account or per client address in the window.
-    login_max_failures: int = Field(default=5, ge=1)
-    login_failure_window_seconds: int = Field(default=15 * 60, ge=1)
+    # Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed: comma-separated
+    # IPs or CIDRs. Empty: forwarded headers are never trusted (see core/client_address.py).
+    trusted_proxies: str = ""
     bcrypt_rounds: int = Field(default=12, ge=4, le=16)
 
     # Model provider. No key and no base URL: the offline demo model.
@@ -94,6 +96,12 @@ class Settings(OriginSettings):
     @classmethod
     def _strip(cls, value: str) -> str:
         return value.strip()
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _valid_proxies(cls, value: str) -> str:
+        _parse_networks(value)  # a typo must stop the start, not silently trust nobody
+        return value
 
     @model_validator(mode="after")
     def _refuse_weak_secret_in_production(self) -> Settings:
@@ -130,6 +138,10 @@ class Settings(OriginSettings):
         return self.sync_database_url.startswith("sqlite")
 
     @property
+    def trusted_proxy_networks(self) -> list[IPNetwork]:
+        return _parse_networks(self.trusted_proxies)
+
+    @property
     def uses_demo_model(self) -> bool:
         return not self.openai_api_key and not self.openai_base_url
 
@@ -147,6 +159,21 @@ class Settings(OriginSettings):
 
 def _split(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _parse_networks(value: str) -> list[IPNetwork]:
+    networks = []
+    for item in (part.strip() for part in value.split(",")):
+        if not item:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ValueError(
+                f"TRUSTED_PROXIES: {item!r} is not an IP address or CIDR network "
+                "(e.g. 127.0.0.1, 10.0.0.0/8, ::1)"
+            ) from None
+    return networks
 
 
 def _with_driver(url: str, *, sync: bool) -> str:

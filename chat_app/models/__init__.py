@@ -7,6 +7,7 @@ from chat_app.models.conversation import (
     ConversationPublic,
     ConversationUpdate,
 )
+from chat_app.models.login_records import LoginThrottleEntry, RedeemedLoginTicket
 from chat_app.models.message import Message, MessagePublic, MessageStatus, Role
 from chat_app.models.user import User, UserCreate, UserPublic
 
@@ -18,9 +19,11 @@ __all__ = [
     "ConversationCreate",
     "ConversationPublic",
     "ConversationUpdate",
+    "LoginThrottleEntry",
     "Message",
     "MessagePublic",
     "MessageStatus",
+    "RedeemedLoginTicket",
     "Role",
     "User",
     "UserCreate",

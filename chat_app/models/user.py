@@ -7,6 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+import idna
 import sqlalchemy as sa
 from pydantic import EmailStr, field_validator
 from sqlmodel import Field, SQLModel
@@ -30,7 +31,8 @@ class User(UserBase, table=True):
     __tablename__ = "users"
     __table_args__ = (
         sa.UniqueConstraint("email", name="uq_users_email"),
-        # Emails are stored lower-cased, which makes the unique constraint case-insensitive.
+        # Emails are stored normalized (normalize_email: NFKC, case-folded, IDNA domain), which
+        # makes the unique constraint hold for every look-alike spelling.
         sa.CheckConstraint("email = lower(email)", name="ck_users_email_lowercase"),
     )
 
@@ -48,8 +50,32 @@ class User(UserBase, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
 
 
+def _fold(text: str) -> str:
+    # NFKC, then case folding, then NFKC again (folding can undo normalization): full-width
+    # letters, ligatures, the Kelvin sign and other compatibility forms become plain letters,
+    # and case differences (including ß/ss) disappear. The final lower() matters for the few
+    # scripts (Cherokee) that case-fold to capitals: the stored form must satisfy the database's
+    # email = lower(email) check.
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold()).lower()
+
+
 def normalize_email(value: str) -> str:
-    return value.strip().lower()
+    """The one spelling of an email, used for storage, lookup and uniqueness.
+
+    Look-alike spellings of one address (case, full-width forms, ``bücher.de`` vs its
+    punycode ``xn--bcher-kva.de``) all map to the same string. The domain is stored in its
+    ASCII form (IDNA 2008 with UTS 46 mapping, then punycode): always lower-case, and a
+    look-alike domain shows as the ``xn--`` name it really is. Never raises: input that is no
+    email at all is still folded, and simply matches no account.
+    """
+    local, at, domain = _fold(value.strip()).rpartition("@")
+    if not at:
+        return domain  # no "@": rpartition put everything here
+    try:
+        domain = idna.encode(domain, uts46=True).decode("ascii")
+    except (idna.IDNAError, UnicodeError, ValueError):
+        pass  # not a valid domain name: the folded text is as canonical as it gets
+    return f"{local}@{domain}"
 
 
 class UserCreate(SQLModel):
@@ -63,6 +89,12 @@ class UserCreate(SQLModel):
     @classmethod
     def _normalize_email(cls, value: object) -> object:
         return normalize_email(value) if isinstance(value, str) else value
+
+    @field_validator("email", mode="after")
+    @classmethod
+    def _store_normalized(cls, value: str) -> str:
+        # EmailStr hands back the Unicode form of an IDNA domain; store our one spelling.
+        return normalize_email(value)
 
     @field_validator("display_name")
     @classmethod

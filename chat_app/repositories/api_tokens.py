@@ -52,3 +52,8 @@ async def delete(session: AsyncSession, owner_id: uuid.UUID, token_id: uuid.UUID
         )
     )
     return bool(affected_rows(result))
+
+
+async def delete_all_for_owner(session: AsyncSession, owner_id: uuid.UUID) -> int:
+    result = await session.execute(sa_delete(ApiToken).where(col(ApiToken.owner_id) == owner_id))
+    return affected_rows(result)

@@ -30,6 +30,12 @@ async def get_by_email(session: AsyncSession, email: str) -> User | None:
     return result.scalar_one_or_none()
 
 
+async def get_by_stored_email(session: AsyncSession, email: str) -> User | None:
+    """Exact match on the stored spelling, for the admin CLI (see auth._admin_find_user)."""
+    result = await session.execute(select(User).where(col(User.email) == email))
+    return result.scalar_one_or_none()
+
+
 async def count(session: AsyncSession) -> int:
     return int((await session.execute(select(func.count()).select_from(User))).scalar_one())
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import uuid
 from collections.abc import Hashable, Mapping
@@ -10,15 +11,22 @@ from functools import lru_cache
 from typing import TypeVar
 
 from pydantic import ValidationError
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat_app.core import security
+from chat_app.core.client_address import canonical_address
 from chat_app.core.db import session_scope
 from chat_app.core.settings import get_settings
+from chat_app.models.common import utcnow
 from chat_app.models.user import User, UserCreate, UserPublic, normalize_email, validate_password
+from chat_app.repositories import api_tokens as tokens_repo
+from chat_app.repositories import login_tickets as tickets_repo
 from chat_app.repositories import users as users_repo
 from chat_app.services.errors import InvalidInput, NotFound, Refused
-from chat_app.services.throttle import FailureThrottle
+from chat_app.services.login_throttle import DatabaseLoginThrottle, LoginThrottle
+
+logger = logging.getLogger(__name__)
 
 K = TypeVar("K", bound=Hashable)
 
@@ -44,9 +52,17 @@ def _logged_in(user: User) -> LoggedIn:
 
 
 @lru_cache
-def login_throttle() -> FailureThrottle:
-    settings = get_settings()
-    return FailureThrottle(settings.login_max_failures, settings.login_failure_window_seconds)
+def login_throttle() -> LoginThrottle:
+    return DatabaseLoginThrottle()
+
+
+def wait_message(seconds: float) -> str:
+    """'Try again in …' with the wait rounded up: never a promise that is too early."""
+    if seconds < 60:
+        amount, unit = max(1, math.ceil(seconds)), "second"
+    else:
+        amount, unit = math.ceil(seconds / 60), "minute"
+    return f"Too many failed attempts. Try again in {amount} {unit}{'s' if amount > 1 else ''}."
 
 
 def safe_next_path(value: object) -> str:
@@ -104,14 +120,9 @@ async def login(email: str, password: str, client_address: str = "") -> LoggedIn
     if not email or not password:
         raise InvalidInput("Enter your email and password.")
     throttle = login_throttle()
-    keys = [f"account:{email}"] + ([f"address:{client_address}"] if client_address else [])
-    wait = throttle.retry_after(keys)
+    wait = await throttle.retry_after(email, client_address)
     if wait is not None:
-        minutes = max(1, math.ceil(wait / 60))
-        raise Refused(
-            f"Too many failed attempts. Try again in {minutes} minute{'s' if minutes > 1 else ''}.",
-            retry_after=wait,
-        )
+        raise Refused(wait_message(wait), retry_after=wait)
     # An email no account can have (too long; NUL, which PostgreSQL text cannot hold; a lone
     # surrogate, which no driver can encode) is an unknown email, not a database error.
     user = None
@@ -127,9 +138,9 @@ async def login(email: str, password: str, client_address: str = "") -> LoggedIn
     )
     ok = await security.verify_password(password, stored_hash)
     if user is None or not ok or not user.is_active:
-        throttle.record_failure(keys)
+        await throttle.record_failure(email, client_address)
         raise Refused(LOGIN_FAILED)
-    throttle.clear(f"account:{email}")
+    await throttle.record_success(email, client_address)
     return _logged_in(user)
 
 
@@ -157,17 +168,36 @@ async def resolve_session(token: str | None) -> UserPublic | None:
 
 
 async def exchange_login_ticket(ticket: str) -> str | None:
-    """A session token for a valid, unexpired login ticket whose user may still log in."""
+    """A session token for a valid, unexpired, unused login ticket whose user may still log in.
+
+    Single use across processes: the ticket's id is recorded in the same transaction that mints
+    the token, and a second redemption fails on that row's primary key.
+    """
     try:
-        user_id, session_version = security.redeem_login_ticket(ticket)
+        claims = security.read_login_ticket(ticket)
     except security.InvalidToken:
         return None
-    async with session_scope() as session:
-        user = await users_repo.get_by_id(session, user_id)
-        if user is None or not user.is_active or user.session_version != session_version:
-            return None
-        token, _ = security.issue_session_token(user.id, user.session_version)
-        return token
+    try:
+        async with session_scope() as session:
+            user = await users_repo.get_by_id(session, claims.user_id)
+            if user is None or not user.is_active or user.session_version != claims.session_version:
+                return None
+            await tickets_repo.record_redemption(session, claims.ticket_id, claims.expires_at)
+            token, _ = security.issue_session_token(user.id, user.session_version)
+    except IntegrityError:  # already redeemed (here or by another worker)
+        return None
+    await _purge_redeemed_tickets()
+    return token
+
+
+async def _purge_redeemed_tickets() -> None:
+    # Housekeeping in its own transaction, after the redemption committed: two workers purging
+    # at once may deadlock on PostgreSQL, and that must never cost anyone their login.
+    try:
+        async with session_scope() as session:
+            await tickets_repo.purge_expired(session, utcnow())
+    except DBAPIError as exc:
+        logger.warning("purging redeemed login tickets failed (retried next time): %s", exc)
 
 
 async def logout(token: str | None) -> None:
@@ -183,8 +213,14 @@ async def logout(token: str | None) -> None:
 
 
 async def logout_everywhere(user_id: uuid.UUID) -> None:
+    """End every session and revoke every personal API token of this user, all at once.
+
+    Someone who got hold of the account must not keep a way in: a token they minted would
+    otherwise outlive the sessions (the UI says so before the user confirms).
+    """
     async with session_scope() as session:
         await users_repo.bump_session_version(session, user_id)
+        await tokens_repo.delete_all_for_owner(session, user_id)
 
 
 REAUTH_FAILED = "That password is not correct."
@@ -204,16 +240,11 @@ async def confirm_password(user_id: uuid.UUID, password: object, client_address:
     if user is None or not user.is_active:
         raise NotFound("User")
     throttle = login_throttle()
-    keys = [f"account:{user.email}"] + ([f"address:{client_address}"] if client_address else [])
-    wait = throttle.retry_after(keys)
+    wait = await throttle.retry_after(user.email, client_address)
     if wait is not None:
-        minutes = max(1, math.ceil(wait / 60))
-        raise Refused(
-            f"Too many failed attempts. Try again in {minutes} minute{'s' if minutes > 1 else ''}.",
-            retry_after=wait,
-        )
+        raise Refused(wait_message(wait), retry_after=wait)
     if not await security.verify_password(password, user.password_hash):
-        throttle.record_failure(keys)
+        await throttle.record_failure(user.email, client_address)
         raise Refused(REAUTH_FAILED)
 
 
@@ -273,18 +304,68 @@ async def admin_reset_password(email: str, password: str) -> None:
         raise InvalidInput(str(exc)) from exc
     password_hash = await security.hash_password(password)
     async with session_scope() as session:
-        user = await users_repo.get_by_email(session, email)
-        if user is None:
-            raise NotFound("User")
+        user = await _admin_find_user(session, email)
         await users_repo.set_password(session, user, password_hash)
+        # A reset answers a compromised or lost account: no token minted before it survives.
+        await tokens_repo.delete_all_for_owner(session, user.id)
 
 
 async def admin_set_active(email: str, active: bool) -> None:
     async with session_scope() as session:
-        user = await users_repo.get_by_email(session, email)
-        if user is None:
-            raise NotFound("User")
+        user = await _admin_find_user(session, email)
         await users_repo.set_active(session, user, active)
+
+
+async def _admin_find_user(session: AsyncSession, email: str) -> User:
+    # The stored spelling first: an older row left unnormalized by migration 0004 (a collision,
+    # see check-emails) must be reachable by exactly the email the report shows, never mistaken
+    # for the account its normalized form belongs to.
+    if len(email) > 300 or not email.isprintable():  # NUL etc.: no row can hold it
+        raise NotFound("User")
+    user = await users_repo.get_by_stored_email(session, email.strip())
+    if user is None:
+        user = await users_repo.get_by_email(session, email)
+    if user is None:
+        raise NotFound("User")
+    return user
+
+
+async def admin_clear_throttle(subject: str) -> int:
+    """Forget the failed logins of an account (an email) or of a client address."""
+    subject = subject.strip()
+    if "@" in subject:
+        subject = normalize_email(subject)
+    else:
+        subject = canonical_address(subject)
+    if not subject:
+        raise InvalidInput("Give an email address or an IP address.")
+    return await login_throttle().clear(subject)
+
+
+@dataclass(frozen=True)
+class EmailProblem:
+    email: str  # as stored
+    normalized: str
+    user_id: uuid.UUID
+    taken_by: str | None  # the stored email of the account the normalized form belongs to
+
+
+async def admin_check_emails() -> list[EmailProblem]:
+    """Accounts whose stored email is not in normalized form (left so by migration 0004 because
+    another account already had, or also wanted, that form). Nothing is changed here."""
+    async with session_scope() as session:
+        users = await users_repo.list_all(session)
+    stored = {u.email for u in users}
+    return [
+        EmailProblem(
+            email=u.email,
+            normalized=normalize_email(u.email),
+            user_id=u.id,
+            taken_by=normalize_email(u.email) if normalize_email(u.email) in stored else None,
+        )
+        for u in users
+        if normalize_email(u.email) != u.email
+    ]
 
 
 async def admin_list_users() -> list[UserPublic]:

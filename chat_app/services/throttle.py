@@ -1,7 +1,8 @@
-"""Sliding-window failure counter for login throttling.
+"""Sliding-window event counter, used for the per-user send rate (services/generation.py).
 
-In-process; a Redis-backed implementation with the same three methods replaces it when several
-workers serve the app (each worker would otherwise count on its own).
+In-process; a Redis-backed implementation with the same methods replaces it when several
+workers serve the app (each worker would otherwise count on its own). Login throttling has its
+own, database-backed schedule: services/login_throttle.py.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ import uuid
 import reflex as rx
 from reflex.event import EventSpec
 
+from chat_app.core.client_address import client_address
 from chat_app.core.session_cookie import read_session_cookie
 from chat_app.core.settings import get_settings
 from chat_app.models.user import UserPublic
@@ -38,6 +39,7 @@ class AuthState(rx.State):
     register_error: str = ""
     register_field_errors: dict[str, str] = {}
     registration_open: bool = True
+    logout_everywhere_open: bool = False  # the confirmation dialog
 
     # Server-only (underscore vars never reach the browser).
     _user_id: str = ""
@@ -86,6 +88,12 @@ class AuthState(rx.State):
             if getattr(self, name) != value:
                 setattr(self, name, value)
 
+    def _client_address(self) -> str:
+        # Reflex's session.client_ip is the websocket's TCP peer (rxconfig keeps its
+        # trusted_proxy_hops at 0, so Reflex itself never reads X-Forwarded-For); the one
+        # shared rule decides whether that peer is a proxy whose headers count.
+        return client_address(self.router.session.client_ip, self.router.headers.raw_headers)
+
     def _has_cookie(self) -> bool:
         return read_session_cookie(self.router.headers.cookie) is not None
 
@@ -130,7 +138,7 @@ class AuthState(rx.State):
             result = await auth_service.login(
                 str(form.get("email", "")),
                 str(form.get("password", "")),
-                client_address=self.router.session.client_ip,
+                client_address=self._client_address(),
             )
         except ServiceError as exc:
             self.login_error = exc.message
@@ -163,6 +171,10 @@ class AuthState(rx.State):
     async def logout(self):
         await clear_tab(self)
         return post_form("/api/v1/auth/logout", {})
+
+    @rx.event
+    def set_logout_everywhere_open(self, value: bool):
+        self.logout_everywhere_open = bool(value)
 
     @rx.event
     async def logout_everywhere(self):

@@ -7,7 +7,7 @@ import reflex as rx
 from chat_app.services import api_tokens, transfer
 from chat_app.services import auth as auth_service
 from chat_app.services.errors import ServiceError
-from chat_app.state.auth import acting_user_id, session_ended
+from chat_app.state.auth import AuthState, acting_user_id, session_ended
 
 IMPORT_SOURCES = {"native": "This app's JSON export", "chatgpt": "ChatGPT (conversations.json)"}
 UPLOAD_ID = "import-file"
@@ -66,9 +66,10 @@ class SettingsState(rx.State):
         user_id = await acting_user_id(self)
         if user_id is None:
             return await session_ended(self)
+        address = (await self.get_state(AuthState))._client_address()
         try:
             await auth_service.confirm_password(
-                user_id, form.get("password", ""), client_address=self.router.session.client_ip
+                user_id, form.get("password", ""), client_address=address
             )
             created = await api_tokens.create_token(user_id, form.get("name", ""))
         except ServiceError as exc:

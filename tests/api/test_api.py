@@ -98,6 +98,19 @@ async def test_personal_tokens_shown_once_listed_and_revocable(client, alice):
     assert blank.status_code == 422
 
 
+async def test_revoke_all_also_revokes_personal_tokens(client, alice, bob):
+    mine = (await client.post("/api/v1/tokens", json={"name": "a"}, headers=alice)).json()
+    theirs = (await client.post("/api/v1/tokens", json={"name": "b"}, headers=bob)).json()
+    as_mine = {"Authorization": f"Bearer {mine['secret']}"}
+    as_theirs = {"Authorization": f"Bearer {theirs['secret']}"}
+    assert (await client.get("/api/v1/me", headers=as_mine)).status_code == 200
+    # Even called with the personal token itself: every credential of the user ends.
+    assert (await client.post("/api/v1/auth/revoke-all", headers=as_mine)).status_code == 204
+    assert (await client.get("/api/v1/me", headers=as_mine)).status_code == 401
+    assert (await client.get("/api/v1/me", headers=alice)).status_code == 401
+    assert (await client.get("/api/v1/me", headers=as_theirs)).status_code == 200
+
+
 async def test_conversation_crud_and_search(client, alice):
     first = await new_conversation(
         client, alice, title="Alpha <b>plans</b>", system_prompt="Be nice"

@@ -53,6 +53,8 @@ BROWSER_MAX_MESSAGE_CHARS = 250_000
 # Local-model names rather than "fake-…": the journey's desktop screenshot goes into the README.
 BROWSER_MODELS = ["llama3.1:8b", "qwen2.5:7b"]
 PROXIED_APP_URL = "https://chat.example.com"
+# test_reverse_proxy.py's nginx connects from here; everything else from 127.0.0.1 (untrusted).
+PROXY_ADDRESS = "127.0.0.2"
 
 
 @pytest.fixture(scope="session")
@@ -76,6 +78,7 @@ def served_app(
             # reached directly on loopback by every other browser test.
             "APP_URL": PROXIED_APP_URL,
             "ALLOWED_ORIGINS": f"http://127.0.0.1:{port}",
+            "TRUSTED_PROXIES": PROXY_ADDRESS,
             "OPENAI_BASE_URL": fake_model.base_url,
             "OPENAI_API_KEY": "test",
             "MAX_MESSAGE_CHARS": str(BROWSER_MAX_MESSAGE_CHARS),

@@ -4,7 +4,8 @@ to the app, which is configured with ``APP_URL=https://chat.example.com`` (see c
 A Chromium of its own resolves chat.example.com to the proxy on loopback and accepts its
 throwaway certificate. The whole journey works through the proxy (the page, the websocket, the
 streamed reply, the Secure cookie), and a page of another origin behind the same proxy gets
-nothing. The nginx configuration is the README's example.
+nothing. The nginx configuration is the README's example (plus ``proxy_bind``, so that the proxy has an
+address of its own on loopback).
 """
 
 from __future__ import annotations
@@ -25,7 +26,13 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, IN_CI, PROXIED_APP_URL
+from tests.browser.conftest import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    IN_CI,
+    PROXIED_APP_URL,
+    PROXY_ADDRESS,
+)
 from tests.browser.test_auth_journey import register
 from tests.conftest import unique_email
 from tests.support.fake_openai import FakeOpenAI
@@ -55,11 +62,14 @@ http {{
         ssl_certificate_key {d}/key.pem;
         location / {{
             proxy_pass http://127.0.0.1:{app_port};
+            # The app trusts forwarded headers from this address only (TRUSTED_PROXIES in
+            # conftest.py); the other tests reach it from 127.0.0.1, which it does not trust.
+            proxy_bind {proxy_address};
             proxy_http_version 1.1;
             proxy_set_header Host $host;
             proxy_set_header Upgrade $http_upgrade;
             proxy_set_header Connection $connection_upgrade;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-For $remote_addr;
             proxy_set_header X-Forwarded-Proto $scheme;
             proxy_buffering off;
             proxy_read_timeout 1h;
@@ -89,7 +99,9 @@ def proxy(served_app: ServedApp, tmp_path_factory: pytest.TempPathFactory) -> It
     )
     port = free_port()
     app_port = int(served_app.base_url.rsplit(":", 1)[1])
-    (d / "nginx.conf").write_text(NGINX_CONF.format(d=d, port=port, host=HOST, app_port=app_port))
+    (d / "nginx.conf").write_text(
+        NGINX_CONF.format(d=d, port=port, host=HOST, app_port=app_port, proxy_address=PROXY_ADDRESS)
+    )
     process = subprocess.Popen(
         [NGINX, "-p", str(d), "-c", str(d / "nginx.conf")],
         stdout=subprocess.DEVNULL,

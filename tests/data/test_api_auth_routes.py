@@ -10,6 +10,7 @@ import pytest
 
 from chat_app.api.app import create_api
 from chat_app.core.session_cookie import SESSION_COOKIE
+from chat_app.core.settings import get_settings
 from chat_app.services import auth
 
 PASSWORD = "correct horse battery"
@@ -189,3 +190,90 @@ async def test_session_endpoint_refuses_get(client: httpx.AsyncClient) -> None:
     # The ticket must travel in a POST body, never in a URL.
     response = await client.get("/api/v1/auth/session", params={"ticket": "x"})
     assert response.status_code == 405
+
+
+# ---- forwarded headers (issue 8 #9) and single-use tickets (#11) ------------------------------
+
+
+async def test_rotating_forwarded_for_does_not_escape_the_api_throttle(
+    client: httpx.AsyncClient,
+) -> None:
+    await auth.register("ann@example.com", "Ann", PASSWORD)
+    for i in range(5):
+        response = await client.post(
+            "/api/v1/auth/login",
+            json={"email": "ann@example.com", "password": f"wrong {i}"},
+            headers={"x-forwarded-for": f"192.0.2.{i}"},
+        )
+        assert response.status_code == 403
+    response = await client.post(
+        "/api/v1/auth/login",
+        json={"email": "ann@example.com", "password": PASSWORD},
+        headers={"x-forwarded-for": "192.0.2.99"},
+    )
+    assert response.status_code == 429
+    assert response.json()["error"]["message"] == (
+        "Too many failed attempts. Try again in 5 seconds."
+    )
+    assert 1 <= int(response.headers["retry-after"]) <= 5
+
+
+async def test_behind_a_trusted_proxy_each_client_has_its_own_throttle(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRUSTED_PROXIES", "127.0.0.1")
+    get_settings.cache_clear()
+    await auth.register("ann@example.com", "Ann", PASSWORD)
+    guesser = {"x-forwarded-for": "198.51.100.66"}
+    for i in range(5):
+        await client.post(
+            "/api/v1/auth/login",
+            json={"email": "ann@example.com", "password": f"wrong {i}"},
+            headers=guesser,
+        )
+    # Repeated headers are all read: the rightmost entry (our proxy's) decides.
+    blocked = await client.post(
+        "/api/v1/auth/login",
+        json={"email": "ann@example.com", "password": PASSWORD},
+        headers=[("x-forwarded-for", "192.0.2.1"), ("x-forwarded-for", "198.51.100.66")],
+    )
+    assert blocked.status_code == 429
+    owner = await client.post(
+        "/api/v1/auth/login",
+        json={"email": "ann@example.com", "password": PASSWORD},
+        headers={"x-forwarded-for": "203.0.113.10"},
+    )
+    assert owner.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("trusted", "proto", "secure"),
+    [("", "https", False), ("127.0.0.1", "https", True), ("127.0.0.1", "http", False)],
+)
+async def test_cookie_is_secure_only_when_a_trusted_proxy_says_https(
+    client: httpx.AsyncClient,
+    monkeypatch: pytest.MonkeyPatch,
+    trusted: str,
+    proto: str,
+    secure: bool,
+) -> None:
+    monkeypatch.setenv("TRUSTED_PROXIES", trusted)
+    get_settings.cache_clear()
+    registered = await auth.register("ann@example.com", "Ann", PASSWORD)
+    response = await client.post(
+        "/api/v1/auth/session",
+        data={"ticket": registered.ticket},
+        headers={"x-forwarded-proto": proto},
+    )
+    (set_cookie,) = session_cookies(response)
+    assert ("secure" in set_cookie.lower()) is secure
+
+
+async def test_a_ticket_sets_a_cookie_once(client: httpx.AsyncClient) -> None:
+    registered = await auth.register("ann@example.com", "Ann", PASSWORD)
+    first = await client.post("/api/v1/auth/session", data={"ticket": registered.ticket})
+    assert len(session_cookies(first)) == 1
+    for _ in range(2):
+        again = await client.post("/api/v1/auth/session", data={"ticket": registered.ticket})
+        assert again.headers["location"] == "/login?reason=expired"
+        assert session_cookies(again) == []

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
 from chat_app.core import security
 from chat_app.core.db import session_scope
 from chat_app.core.settings import get_settings
+from chat_app.models.common import utcnow
+from chat_app.models.login_records import RedeemedLoginTicket
+from chat_app.models.user import normalize_email
 from chat_app.repositories import users as users_repo
-from chat_app.services import auth
+from chat_app.services import api_tokens, auth
 from chat_app.services.errors import InvalidInput, Refused
 from tests.conftest import unique_email
 
@@ -227,24 +232,7 @@ async def test_disabled_user_cannot_log_in(db: str) -> None:
 
 # ---- throttling --------------------------------------------------------------------------
 
-TRY_AGAIN = re.compile(r"Try again in (\d+) minutes?\.")
-
-
-async def test_account_throttle_blocks_even_the_right_password(db: str) -> None:
-    await auth.register("ann@example.com", "Ann", PASSWORD)
-    for attempt in range(5):
-        with pytest.raises(Refused) as exc:
-            await auth.login("ann@example.com", f"wrong {attempt}")
-        assert exc.value.message == auth.LOGIN_FAILED
-    with pytest.raises(Refused) as blocked:
-        await auth.login("ANN@example.com", PASSWORD)
-    match = TRY_AGAIN.search(blocked.value.message)
-    assert match, blocked.value.message
-    assert int(match.group(1)) == 15  # the default 15-minute window
-    assert blocked.value.retry_after is not None and blocked.value.retry_after > 0
-    # Another account is not affected.
-    await auth.register("bob@example.com", "Bob", PASSWORD)
-    assert (await auth.login("bob@example.com", PASSWORD)).user.display_name == "Bob"
+# The schedule itself, per account and per address: tests/data/test_login_throttle.py.
 
 
 async def test_success_before_the_limit_resets_the_account_count(db: str) -> None:
@@ -256,20 +244,6 @@ async def test_success_before_the_limit_resets_the_account_count(db: str) -> Non
     for _ in range(4):
         with pytest.raises(Refused, match=re.escape(auth.LOGIN_FAILED)):
             await auth.login("ann@example.com", "wrong")
-    assert await auth.login("ann@example.com", PASSWORD)
-
-
-async def test_address_throttle_across_different_emails(db: str) -> None:
-    await auth.register("ann@example.com", "Ann", PASSWORD)
-    address = "203.0.113.7"
-    for _ in range(5):
-        with pytest.raises(Refused, match=re.escape(auth.LOGIN_FAILED)):
-            await auth.login(unique_email("spray"), "guess1234", client_address=address)
-    with pytest.raises(Refused) as blocked:
-        await auth.login("ann@example.com", PASSWORD, client_address=address)
-    assert TRY_AGAIN.search(blocked.value.message), blocked.value.message
-    # The same account from another address, or with no address, still works.
-    assert await auth.login("ann@example.com", PASSWORD, client_address="198.51.100.1")
     assert await auth.login("ann@example.com", PASSWORD)
 
 
@@ -355,3 +329,100 @@ async def test_ticket_of_a_disabled_user_is_refused(db: str) -> None:
     registered = await auth.register("ann@example.com", "Ann", PASSWORD)
     await auth.admin_set_active("ann@example.com", False)
     assert await auth.exchange_login_ticket(registered.ticket) is None
+
+
+# ---- look-alike emails are one account (issue 8 #14) ------------------------------------------
+
+
+def full_width(text: str) -> str:
+    """The full-width forms (U+FF21...U+FF5A) of ASCII letters: what NFKC folds back."""
+    return "".join(chr(ord(c) + 0xFEE0) if c.isascii() and c.isalpha() else c for c in text)
+
+
+LOOK_ALIKES = [
+    ("ann@example.com", "ANN@EXAMPLE.COM"),
+    ("ann@example.com", full_width("ann@example.com")),
+    ("kate@example.com", "\u212aate@example.com"),  # KELVIN SIGN for K
+    ("fiona@example.com", "\ufb01ona@example.com"),  # the "fi" ligature
+    ("strasse@example.de", "straße@example.de"),  # ß case-folds to ss
+    ("ann@bücher.de", "ann@xn--bcher-kva.de"),  # the punycode of the same domain
+    ("ann@bücher.de", "Ann@BÜCHER.de"),
+    ("ann@xn--bcher-kva.de", "ANN@XN--BCHER-KVA.DE"),
+    # Cherokee case-folds to capitals; the stored form still passes email = lower(email).
+    ("\uab70\uab71@example.com", "\u13a0\u13a1@example.com"),
+    ("zoë@example.com", "zoe\u0308@example.com"),  # decomposed ë
+]
+
+
+@pytest.mark.parametrize(("first", "second"), LOOK_ALIKES)
+async def test_look_alike_spellings_are_one_account(db: str, first: str, second: str) -> None:
+    registered = await auth.register(first, "First", PASSWORD)
+    with pytest.raises(InvalidInput) as exc:
+        await auth.register(second, "Second", "another password")
+    assert exc.value.fields == {"email": auth.DUPLICATE_EMAIL}
+    assert await user_count() == 1
+    # Login with either spelling finds the one account.
+    for spelling in (first, second):
+        assert (await auth.login(spelling, PASSWORD)).user.id == registered.user.id
+    async with session_scope() as session:
+        stored = await users_repo.get_by_email(session, second)
+    assert stored is not None and stored.id == registered.user.id
+
+
+@pytest.mark.parametrize(("canonical", "spelling"), LOOK_ALIKES)
+async def test_stored_email_is_the_normalized_spelling(
+    db: str, canonical: str, spelling: str
+) -> None:
+    registered = await auth.register(spelling, "Ann", PASSWORD)
+    assert registered.user.email == normalize_email(canonical) == normalize_email(spelling)
+    created = await auth.admin_create_user(unique_email(), "Other", PASSWORD)
+    assert created.email == normalize_email(created.email)
+
+
+@pytest.mark.parametrize(
+    "email",
+    ["", "no-at-sign", "a@b@c", "ann@-bad-.com", "ann\x00@x.com", "\ud800@x.com", "@", "a@" * 300],
+)
+def test_normalize_email_never_raises_and_is_idempotent(email: str) -> None:
+    once = normalize_email(email)
+    assert normalize_email(once) == once
+
+
+# ---- personal API tokens end with "log out everywhere" and a password reset (issue 8 #6) ------
+
+
+async def test_logout_everywhere_revokes_personal_tokens(db: str) -> None:
+    ann = await auth.register("ann@example.com", "Ann", PASSWORD)
+    bob = await auth.register("bob@example.com", "Bob", PASSWORD)
+    ann_tokens = [(await api_tokens.create_token(ann.user.id, f"t{i}")).plaintext for i in range(3)]
+    bob_token = (await api_tokens.create_token(bob.user.id, "bob's")).plaintext
+    await auth.logout_everywhere(ann.user.id)
+    for token in ann_tokens:
+        assert await api_tokens.authenticate(token) is None
+    assert await api_tokens.list_tokens(ann.user.id) == []
+    # Nobody else's tokens are touched; a token made afterwards works.
+    assert (await api_tokens.authenticate(bob_token)).id == bob.user.id  # type: ignore[union-attr]
+    fresh = await api_tokens.create_token(ann.user.id, "after")
+    assert (await api_tokens.authenticate(fresh.plaintext)).id == ann.user.id  # type: ignore[union-attr]
+
+
+async def test_admin_password_reset_revokes_personal_tokens(db: str) -> None:
+    ann = await auth.register("ann@example.com", "Ann", PASSWORD)
+    bob = await auth.register("bob@example.com", "Bob", PASSWORD)
+    ann_token = (await api_tokens.create_token(ann.user.id, "script")).plaintext
+    bob_token = (await api_tokens.create_token(bob.user.id, "script")).plaintext
+    await auth.admin_reset_password("ANN@example.com", "brand new password")
+    assert await api_tokens.authenticate(ann_token) is None
+    assert await api_tokens.authenticate(bob_token) is not None
+
+
+async def test_redeemed_ticket_rows_are_purged_once_expired(db: str) -> None:
+    async with session_scope() as session:
+        session.add(
+            RedeemedLoginTicket(jti="stale-" + "x" * 20, expires_at=utcnow() - timedelta(seconds=1))
+        )
+    registered = await auth.register("ann@example.com", "Ann", PASSWORD)
+    assert await auth.exchange_login_ticket(registered.ticket) is not None
+    async with session_scope() as session:
+        jtis = set((await session.execute(select(RedeemedLoginTicket.jti))).scalars())
+    assert len(jtis) == 1 and not any(j.startswith("stale-") for j in jtis)

@@ -142,3 +142,25 @@ async def test_unknown_email_logins_do_not_stall_the_event_loop(
     )
     await best_of(label, logins)
     assert security.dummy_hash().startswith("$2b$12$")
+
+
+# ---- a login ticket is single-use, even when redeemed concurrently (issue 8 #11) -------------
+
+RACERS = 8
+
+
+async def test_concurrent_redemptions_of_one_ticket_give_exactly_one_session(db: str) -> None:
+    registered = await auth.register(unique_email(), "Ann", PASSWORD)
+    # Each redemption runs on its own pooled connection; on PostgreSQL the losers' inserts wait
+    # for the winner's commit and then fail on the primary key.
+    outcomes = await asyncio.gather(
+        *(auth.exchange_login_ticket(registered.ticket) for _ in range(RACERS))
+    )
+    tokens = [token for token in outcomes if token is not None]
+    assert len(tokens) == 1, outcomes
+    assert (await auth.resolve_session(tokens[0])).id == registered.user.id  # type: ignore[union-attr]
+    # Later attempts fail too, and other tickets of the same user still work once each.
+    assert await auth.exchange_login_ticket(registered.ticket) is None
+    other = await auth.login(registered.user.email, PASSWORD)
+    assert await auth.exchange_login_ticket(other.ticket) is not None
+    assert await auth.exchange_login_ticket(other.ticket) is None

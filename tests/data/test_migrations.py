@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
+import logging
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -16,7 +19,8 @@ from sqlalchemy.orm import Session
 from sqlmodel import SQLModel
 
 from chat_app.models import Conversation, Message, User
-from tests.conftest import alembic_config
+from chat_app.models.user import normalize_email
+from tests.conftest import PROJECT_ROOT, alembic_config
 
 # Every table the models declare (more may be added by later revisions).
 APP_TABLES = set(SQLModel.metadata.tables)
@@ -188,3 +192,102 @@ def test_check_constraints_are_enforced(
     # A second account with the same email is refused by uq_users_email.
     with pytest.raises(sa.exc.IntegrityError), Session(engine) as session, session.begin():
         session.add(User(email="ann@example.com", display_name="Twin", password_hash="x"))
+
+
+def test_email_normalization_migration_rewrites_rows_and_reports_collisions(
+    empty_database_url: str,
+    engine_for: Callable[[str], sa.Engine],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """0004: look-alike spellings stored by older versions become the normalized email, unless
+    two accounts would end up with the same one: those are left as they are and reported."""
+    config = alembic_config(empty_database_url)
+    command.upgrade(config, "0003")
+    engine = engine_for(empty_database_url)
+    full_width_ann = "".join(chr(ord(c) + 0xFEE0) for c in "ann") + "@example.com"
+    # What the old rule (trim + lower) stored; all of it satisfies ck_users_email_lowercase.
+    before = {
+        "solo": "bob@bücher.de",  # → bob@xn--bcher-kva.de
+        "solo2": "straße@example.de",  # → strasse@example.de
+        "fine": "carol@example.com",  # already normalized
+        "twin-a": "ann@example.com",  # the normalized form of the next one: kept
+        "twin-b": full_width_ann,  # would collide with twin-a: left, reported
+        "pair-a": "\ufb01ona@example.com",  # the "fi" ligature (lower() keeps it)
+        "pair-b": "fiona@example.com",
+    }
+    ids = {key: uuid.uuid4() for key in before}
+    users = sa.table(
+        "users",
+        sa.column("id", sa.Uuid()),
+        sa.column("email", sa.String()),
+        sa.column("display_name", sa.String()),
+        sa.column("password_hash", sa.String()),
+        sa.column("is_active", sa.Boolean()),
+        sa.column("is_admin", sa.Boolean()),
+        sa.column("session_version", sa.Integer()),
+        sa.column("created_at", sa.DateTime(timezone=True)),
+        sa.column("updated_at", sa.DateTime(timezone=True)),
+    )
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            users.insert(),
+            [
+                {
+                    "id": ids[key],
+                    "email": email,
+                    "display_name": key,
+                    "password_hash": "x",
+                    "is_active": True,
+                    "is_admin": False,
+                    "session_version": 1,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for key, email in before.items()
+            ],
+        )
+
+    with caplog.at_level(logging.WARNING):
+        command.upgrade(config, "head")
+
+    with engine.connect() as conn:
+        after = {row.id: row.email for row in conn.execute(sa.select(users.c.id, users.c.email))}
+    assert len(after) == len(before)  # nothing merged, nothing deleted
+    assert after[ids["solo"]] == "bob@xn--bcher-kva.de"
+    assert after[ids["solo2"]] == "strasse@example.de"
+    assert after[ids["fine"]] == "carol@example.com"
+    for key in ("twin-a", "twin-b"):
+        assert after[ids[key]] == before[key]  # untouched
+    assert after[ids["pair-a"]] == before["pair-a"]
+    assert after[ids["pair-b"]] == "fiona@example.com"  # was already the normalized form
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    (twins,) = [w for w in warnings if "'ann@example.com'" in w]
+    assert str(ids["twin-b"]) in twins and full_width_ann in twins and "left unchanged" in twins
+    (fionas,) = [w for w in warnings if "'fiona@example.com'" in w]
+    assert str(ids["pair-a"]) in fionas
+    # Every row is now either normalized or one of the reported collisions.
+    for user_id, email in after.items():
+        reported = any(str(user_id) in w for w in warnings)
+        assert normalize_email(email) == email or reported
+
+
+def test_the_migrations_copy_of_the_rule_matches_the_app() -> None:
+    path = PROJECT_ROOT / "alembic" / "versions" / "20261201_0004_normalize_user_emails.py"
+    spec = importlib.util.spec_from_file_location("migration_0004", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    samples = [
+        " Ann@Example.COM ",
+        "straße@bücher.de",
+        "\ufb01ona@xn--bcher-kva.de",
+        "\u13a0\uab70@example.com",  # Cherokee, which case-folds to capitals
+        "no-at-sign",
+        "a@b@c",
+        "x@-bad-.com",
+        "ann\x00@x.com",
+        "",
+    ] + [f"u{chr(cp)}@d{chr(cp)}.com" for cp in range(0x80, 0x3000, 7)]
+    for sample in samples:
+        assert module._normalize(sample) == normalize_email(sample), repr(sample)

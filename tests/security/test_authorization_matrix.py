@@ -397,6 +397,7 @@ REFLEX_ID_FREE: dict[str, str] = {
     "AuthState.open_login_page": "resets the login form; only a notice key from the URL",
     "AuthState.open_register_page": "resets the sign-up form",
     "AuthState.logout": "forgets this tab's user; the cookie is cleared by a same-site POST",
+    "AuthState.set_logout_everywhere_open": "a dialog's open flag",
     "ConversationState.open_new": "an empty new chat: clears the open conversation",
     "ConversationState.set_prompt_dialog_open": "a dialog's open flag",
     "SidebarState.set_drawer": "the phone drawer's open flag",

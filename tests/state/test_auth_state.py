@@ -17,24 +17,31 @@ from reflex.istate.data import RouterData
 from reflex.state import State
 from reflex_base.event import EventSpec
 
+from chat_app.components.user_menu import LOGOUT_EVERYWHERE_WARNING
 from chat_app.core.db import session_scope
 from chat_app.core.session_cookie import SESSION_COOKIE
 from chat_app.core.settings import get_settings
 from chat_app.repositories import users as users_repo
-from chat_app.services import auth
+from chat_app.services import api_tokens, auth
 from chat_app.state.auth import AuthState
 
 PASSWORD = "correct horse battery"
 
 
-def make_state(*, cookie: str = "", url: str = "/", ip: str = "127.0.0.1") -> AuthState:
+def make_state(
+    *, cookie: str = "", url: str = "/", ip: str = "127.0.0.1", forwarded_for: str = ""
+) -> AuthState:
     root = State(_reflex_internal_init=True)
     state = root.get_substate(AuthState.get_full_name().split("."))
     assert isinstance(state, AuthState)
     path, _, query = url.partition("?")
     state.router = RouterData.from_router_data(
         {
-            "headers": {"origin": "http://localhost:3000", "cookie": cookie},
+            "headers": {
+                "origin": "http://localhost:3000",
+                "cookie": cookie,
+                "x-forwarded-for": forwarded_for,
+            },
             "ip": ip,
             "pathname": path,
             "asPath": url,
@@ -190,16 +197,60 @@ async def test_submit_login_never_redirects_off_site(db: str, next_: str) -> Non
 
 async def test_submit_login_throttles_by_client_address(db: str) -> None:
     await auth.register("ann@example.com", "Ann", PASSWORD)
-    for i in range(5):
+    for i in range(20):  # the per-address bound: 20 free failures, whatever the account
         state = make_state(url="/login", ip="203.0.113.9")
         await state.submit_login({"email": f"guess{i}@example.com", "password": "guess1234"})
         assert state.login_error == auth.LOGIN_FAILED
     state = make_state(url="/login", ip="203.0.113.9")
     assert await state.submit_login({"email": "ann@example.com", "password": PASSWORD}) is None
-    assert "Try again in" in state.login_error
+    assert state.login_error == "Too many failed attempts. Try again in 5 seconds."
     # Another address is not affected.
     other = make_state(url="/login", ip="198.51.100.20")
     assert await other.submit_login({"email": "ann@example.com", "password": PASSWORD}) is not None
+
+
+@pytest.mark.parametrize(
+    "forwarded",
+    ["198.51.100.1", "10.0.0.1, 198.51.100.2", "garbage", "", "::1", "203.0.113.9, 127.0.0.1"],
+)
+async def test_submit_login_ignores_forwarded_for_from_an_untrusted_peer(
+    db: str, forwarded: str
+) -> None:
+    """Rotating X-Forwarded-For must not give a guesser a fresh address (TRUSTED_PROXIES unset)."""
+    await auth.register("ann@example.com", "Ann", PASSWORD)
+    for i in range(5):
+        state = make_state(url="/login", ip="127.0.0.1", forwarded_for=f"192.0.2.{i}")
+        await state.submit_login({"email": "ann@example.com", "password": f"wrong {i}"})
+        assert state.login_error == auth.LOGIN_FAILED
+    # Counted against the websocket's peer, so yet another forwarded value is throttled too.
+    state = make_state(url="/login", ip="127.0.0.1", forwarded_for=forwarded)
+    assert await state.submit_login({"email": "ann@example.com", "password": PASSWORD}) is None
+    assert "Try again in" in state.login_error
+
+
+async def test_submit_login_believes_a_trusted_proxy(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRUSTED_PROXIES", "127.0.0.1")
+    get_settings.cache_clear()
+    await auth.register("ann@example.com", "Ann", PASSWORD)
+    for i in range(5):
+        state = make_state(url="/login", ip="127.0.0.1", forwarded_for="198.51.100.7")
+        await state.submit_login({"email": "ann@example.com", "password": f"wrong {i}"})
+    # The guesser behind the proxy is throttled, even if it writes its own entries in front...
+    state = make_state(url="/login", ip="127.0.0.1", forwarded_for="192.0.2.1, 198.51.100.7")
+    assert await state.submit_login({"email": "ann@example.com", "password": PASSWORD}) is None
+    assert "Try again in" in state.login_error
+    # ...while the owner behind the same proxy, at their own address, logs in.
+    owner = make_state(url="/login", ip="127.0.0.1", forwarded_for="203.0.113.50")
+    assert await owner.submit_login({"email": "ann@example.com", "password": PASSWORD}) is not None
+
+
+def test_reflex_itself_never_reads_forwarded_for() -> None:
+    # session.client_ip must stay the raw peer: only core/client_address.py reads the header.
+    from reflex_base.config import get_config
+
+    assert get_config().trusted_proxy_hops == 0
 
 
 # ---- page guards -------------------------------------------------------------------------
@@ -299,3 +350,20 @@ async def test_logout_everywhere_ends_every_session(db: str) -> None:
     assert await auth.resolve_session(registered.token) is None
     assert await auth.resolve_session(other_device.token) is None
     assert not state.authenticated
+
+
+async def test_logout_everywhere_asks_first_then_revokes_personal_tokens(db: str) -> None:
+    registered = await auth.register("ann@example.com", "Ann", PASSWORD)
+    token = (await api_tokens.create_token(registered.user.id, "script")).plaintext
+    state = make_state(url="/", cookie=cookie_header(registered.token))
+    # The menu only opens the confirmation, whose text names the tokens; nothing is revoked yet.
+    state.set_logout_everywhere_open(True)
+    assert state.logout_everywhere_open
+    assert "revokes all your personal API tokens" in LOGOUT_EVERYWHERE_WARNING
+    assert await api_tokens.authenticate(token) is not None
+    state.set_logout_everywhere_open(False)  # Cancel
+    assert await api_tokens.authenticate(token) is not None
+    state.set_logout_everywhere_open(True)
+    await state.logout_everywhere()
+    assert not state.logout_everywhere_open
+    assert await api_tokens.authenticate(token) is None

@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
+import subprocess
+import sys
 from collections.abc import Awaitable
+from pathlib import Path
 from typing import TypeVar
 
 import pytest
 
 from chat_app.__main__ import main
 from chat_app.core.db import dispose_engine, session_scope
-from chat_app.models import Conversation, Message, MessageStatus
+from chat_app.models import Conversation, Message, MessageStatus, User
 from chat_app.repositories import users as users_repo
-from chat_app.services import auth
+from chat_app.services import api_tokens, auth
 from chat_app.services.errors import Refused
 
 T = TypeVar("T")
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "correct horse battery"
 
 
@@ -213,3 +218,84 @@ def test_recover_interrupted(
     assert call(statuses()) == {"half": "interrupted", "done": "complete"}
     code, out, _ = cli(["recover-interrupted"], capsys, monkeypatch)
     assert out.strip() == "Marked 0 unfinished replies as interrupted."
+
+
+def test_clear_throttle_from_another_process_unblocks_the_server(
+    database_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The counters live in the database, so the admin's separate CLI process reaches the
+    throttle that the running server (here: this process) consults."""
+    call(auth.admin_create_user("ann@example.com", "Ann", PASSWORD))
+    for address in ("203.0.113.5", "2001:db8::7"):
+        for _ in range(5):
+            with pytest.raises(Refused, match="Incorrect email or password"):
+                call(auth.login("ann@example.com", "wrong password", client_address=address))
+        with pytest.raises(Refused, match="Too many failed attempts"):
+            call(auth.login("ann@example.com", PASSWORD, client_address=address))
+
+    def clear(subject: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "chat_app", "clear-throttle", subject],
+            cwd=PROJECT_ROOT,
+            env={**os.environ, "DATABASE_URL": database_url},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    done = clear("203.0.113.5")
+    assert (done.returncode, done.stderr) == (0, ""), done.stderr
+    assert done.stdout.strip() == "Cleared 2 login throttle counters for 203.0.113.5."
+    assert call(auth.login("ann@example.com", PASSWORD, client_address="203.0.113.5"))
+    with pytest.raises(Refused, match="Too many failed attempts"):
+        call(auth.login("ann@example.com", PASSWORD, client_address="2001:db8::7"))
+    done = clear("ANN@example.com")
+    assert done.returncode == 0 and done.stdout.startswith("Cleared ")
+    assert call(auth.login("ann@example.com", PASSWORD, client_address="2001:db8::7"))
+
+    code, out, err = cli(["clear-throttle", "nobody@example.com"], capsys, monkeypatch)
+    assert (code, out.strip()) == (0, "Cleared 0 login throttle counters for nobody@example.com.")
+    code, out, err = cli(["clear-throttle", "not-an-address"], capsys, monkeypatch)
+    assert code == 1 and out == "" and "email address or an IP address" in err
+
+
+def test_reset_password_revokes_personal_tokens_and_says_so(
+    database_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user = call(auth.admin_create_user("ann@example.com", "Ann", PASSWORD))
+    token = call(api_tokens.create_token(user.id, "script")).plaintext
+    code, out, err = cli(
+        ["reset-password", "ann@example.com", "--password-stdin"],
+        capsys,
+        monkeypatch,
+        "a brand new password\n",
+    )
+    assert (code, err) == (0, "")
+    assert "personal API tokens revoked" in out
+    assert call(api_tokens.authenticate(token)) is None
+
+
+def test_check_emails_lists_rows_left_unnormalized(
+    database_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, out, _ = cli(["check-emails"], capsys, monkeypatch)
+    assert (code, out.strip()) == (0, "Every stored email is normalized.")
+    call(auth.admin_create_user("fiona@example.com", "Fiona", PASSWORD))
+
+    async def old_row() -> None:
+        # What migration 0004 leaves behind on a collision: an older spelling, stored as is.
+        async with session_scope() as session:
+            session.add(User(email="\ufb01ona@example.com", display_name="Twin", password_hash="x"))
+
+    call(old_row())
+    code, out, _ = cli(["check-emails"], capsys, monkeypatch)
+    assert code == 0
+    lines = out.strip().splitlines()
+    assert lines[0].startswith("1 account(s)")
+    assert lines[1].startswith("\ufb01ona@example.com\tid ")
+    assert "normalizes to fiona@example.com (the email of another account: fiona@" in lines[1]
+    # The admin can act on exactly that row by its stored spelling, not on the other account.
+    code, _, err = cli(["disable-user", "\ufb01ona@example.com"], capsys, monkeypatch)
+    assert (code, err) == (0, "")
+    assert call(auth.login("fiona@example.com", PASSWORD)).user.display_name == "Fiona"

@@ -6,6 +6,7 @@ import base64
 import json
 import time
 import uuid
+from datetime import UTC, datetime
 
 import jwt
 import pytest
@@ -19,7 +20,7 @@ from chat_app.core.security import (
     hash_password_sync,
     issue_login_ticket,
     issue_session_token,
-    redeem_login_ticket,
+    read_login_ticket,
     verify_password,
     verify_password_sync,
 )
@@ -200,7 +201,26 @@ def test_unsigned_alg_none_token_is_refused() -> None:
 
 def test_login_ticket_round_trip() -> None:
     user_id = uuid.uuid4()
-    assert redeem_login_ticket(issue_login_ticket(user_id, 4)) == (user_id, 4)
+    first = read_login_ticket(issue_login_ticket(user_id, 4))
+    second = read_login_ticket(issue_login_ticket(user_id, 4))
+    assert (first.user_id, first.session_version) == (user_id, 4)
+    # Every ticket has its own id: that id is what makes a ticket single-use.
+    assert first.ticket_id != second.ticket_id and len(first.ticket_id) >= 16
+    assert 0 < (first.expires_at - datetime.now(UTC)).total_seconds() <= 31
+
+
+@pytest.mark.parametrize(
+    "jti", [None, "", "short", 12345678901234567890, ["x" * 20], "x" * 65], ids=repr
+)
+def test_login_ticket_without_a_usable_id_is_refused(jti: object) -> None:
+    # Tickets issued before single use (no jti) or with a forged id shape are worthless.
+    now = int(datetime.now(UTC).timestamp())
+    payload = {"sub": str(uuid.uuid4()), "sv": 1, "iat": now, "exp": now + 30}
+    payload["typ"] = "login-ticket"
+    if jti is not None:
+        payload["jti"] = jti
+    with pytest.raises(InvalidToken):  # PyJWT itself refuses a jti that is not a string
+        read_login_ticket(_signed(payload))
 
 
 def test_ticket_and_session_token_are_not_interchangeable() -> None:
@@ -210,7 +230,7 @@ def test_ticket_and_session_token_are_not_interchangeable() -> None:
     with pytest.raises(InvalidToken, match="wrong token type"):
         decode_session_token(ticket)
     with pytest.raises(InvalidToken, match="wrong token type"):
-        redeem_login_ticket(token)
+        read_login_ticket(token)
 
 
 @pytest.mark.parametrize(
@@ -265,7 +285,7 @@ def test_garbage_is_invalid_token_for_both_decoders(garbage: str) -> None:
     with pytest.raises(InvalidToken):
         decode_session_token(garbage)
     with pytest.raises(InvalidToken):
-        redeem_login_ticket(garbage)
+        read_login_ticket(garbage)
 
 
 def test_oversized_valid_looking_token_is_refused_before_decoding() -> None:

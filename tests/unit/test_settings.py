@@ -37,7 +37,27 @@ def test_defaults(bare_env: Path) -> None:
     assert settings.is_sqlite
     assert settings.uses_demo_model
     assert settings.allow_registration is True
-    assert settings.login_max_failures == 5
+    # Forwarded headers are trusted from nobody until proxies are named.
+    assert settings.trusted_proxies == ""
+    assert settings.trusted_proxy_networks == []
+
+
+def test_trusted_proxies_parse_ips_and_cidrs(bare_env: Path) -> None:
+    settings = Settings(trusted_proxies=" 127.0.0.1, 10.0.0.0/8,,::1 , 2001:db8::/32")
+    assert [str(n) for n in settings.trusted_proxy_networks] == [
+        "127.0.0.1/32",
+        "10.0.0.0/8",
+        "::1/128",
+        "2001:db8::/32",
+    ]
+
+
+@pytest.mark.parametrize("value", ["localhost", "10.0.0.0/33", "1.2.3", "127.0.0.1 10.0.0.1"])
+def test_bad_trusted_proxies_stop_the_start_with_a_clear_message(
+    bare_env: Path, value: str
+) -> None:
+    with pytest.raises(ValueError, match=r"TRUSTED_PROXIES: .* is not an IP address or CIDR"):
+        Settings(trusted_proxies=value)
 
 
 def test_sqlite_file_lives_under_data_dir(bare_env: Path, tmp_path: Path) -> None:
