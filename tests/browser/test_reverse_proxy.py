@@ -4,8 +4,8 @@ to the app, which is configured with ``APP_URL=https://chat.example.com`` (see c
 A Chromium of its own resolves chat.example.com to the proxy on loopback and accepts its
 throwaway certificate. The whole journey works through the proxy (the page, the websocket, the
 streamed reply, the Secure cookie), and a page of another origin behind the same proxy gets
-nothing. The nginx configuration is the README's example (plus ``proxy_bind``, so that the proxy has an
-address of its own on loopback).
+nothing. The nginx configuration is the README's example, plus ``proxy_bind`` so that the
+proxy has an address of its own on loopback.
 """
 
 from __future__ import annotations
