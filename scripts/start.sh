@@ -8,10 +8,12 @@ cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-.venv/bin/python}"
 [ -x "$PYTHON" ] || PYTHON=python
 export REFLEX_TELEMETRY_ENABLED=false REFLEX_CHECK_LATEST_VERSION=false
-# The app decides which forwarded headers to believe (TRUSTED_PROXIES, core/client_address.py).
-# gunicorn/uvicorn would otherwise trust X-Forwarded-For from 127.0.0.1 by default and hand the
-# app a client-chosen address in place of the real peer.
-export FORWARDED_ALLOW_IPS=""
+# Forwarded headers are believed only from TRUSTED_PROXIES (core/client_address.py). The server
+# gets the same list: by default gunicorn/uvicorn trust X-Forwarded-For from 127.0.0.1 and would
+# hand the app a client-chosen address in place of the real peer; with the proxy named, its
+# X-Forwarded-Proto keeps the server's own redirects (e.g. /login -> /login/) on https.
+TRUSTED_PROXIES="${TRUSTED_PROXIES:-}"
+export FORWARDED_ALLOW_IPS="${TRUSTED_PROXIES// /}"
 [ -d .tools/node_modules/.bin ] && export PATH="$PWD/.tools/node_modules/.bin:$PATH"
 
 "$PYTHON" -m alembic upgrade head
