@@ -16,6 +16,7 @@ from chat_app.core.settings import get_settings
 from chat_app.models.user import User, UserCreate, UserPublic, normalize_email, validate_password
 from chat_app.repositories import users as users_repo
 from chat_app.services.errors import InvalidInput, NotFound, Refused
+from chat_app.services.text_rules import user_text
 from chat_app.services.throttle import FailureThrottle
 
 LOGIN_FAILED = "Incorrect email or password."
@@ -64,6 +65,10 @@ def validation_message(exc: ValidationError) -> dict[str, str]:
 
 
 def parse_registration(email: str, display_name: str, password: str) -> UserCreate:
+    # Refused, not replaced: a U+FFFD would silently become part of a login or a password.
+    email = user_text(email, "email", refuse=True)
+    display_name = user_text(display_name, "display_name", refuse=True)
+    password = user_text(password, "password", refuse=True)
     try:
         return UserCreate(email=email, display_name=display_name, password=password)
     except ValidationError as exc:
@@ -205,6 +210,9 @@ async def admin_create_user(
 
 
 async def admin_reset_password(email: str, password: str) -> None:
+    # From a terminal, undecodable bytes arrive as lone surrogates (surrogateescape).
+    email = user_text(email, "email", refuse=True)
+    password = user_text(password, "password", refuse=True)
     try:
         validate_password(password)
     except ValueError as exc:
@@ -218,6 +226,7 @@ async def admin_reset_password(email: str, password: str) -> None:
 
 
 async def admin_set_active(email: str, active: bool) -> None:
+    email = user_text(email, "email", refuse=True)
     async with session_scope() as session:
         user = await users_repo.get_by_email(session, email)
         if user is None:

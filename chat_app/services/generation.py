@@ -39,7 +39,12 @@ from chat_app.services.chat import create_conversation, parse_id
 from chat_app.services.context import build_turns
 from chat_app.services.errors import Conflict, InvalidInput, NotFound, Refused
 from chat_app.services.live import LiveReply, LocalReplyBus
-from chat_app.services.text_rules import storable, title_from_text, validate_user_message
+from chat_app.services.text_rules import (
+    storable,
+    title_from_text,
+    user_text,
+    validate_user_message,
+)
 from chat_app.services.throttle import FailureThrottle
 
 log = logging.getLogger(__name__)
@@ -115,6 +120,8 @@ async def send_message(
     """Store the user's message and start the reply. ``conversation_id=None`` starts a new chat."""
     settings = get_settings()
     content = validate_user_message(text, settings.max_message_chars)
+    if model:
+        model = user_text(model, "model", refuse=True)
     _check_send_rate(user_id)
     requested_at = time.monotonic()
     async with session_scope() as session:
