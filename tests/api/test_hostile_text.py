@@ -125,7 +125,9 @@ class Caller:
         return registered.user.id, email, {"Authorization": f"Bearer {registered.token}"}
 
     async def finished_conversation(self, user_id: uuid.UUID) -> str:
-        started = await generation.send_message(user_id, None, "hello there")
+        # Titled: no automatic title may land after the reply.
+        seeded = await chat.create_conversation(user_id, title="Seed")
+        started = await generation.send_message(user_id, seeded.id, "hello there")
 
         async def done() -> bool:
             reply = await chat.get_message(user_id, started.assistant_message.id)
