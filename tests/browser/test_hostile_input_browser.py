@@ -47,11 +47,21 @@ class Sockets:
     def __init__(self, page: Page) -> None:
         self.closed = 0
         self.max_payload: int | None = None
+        self.sent: list[str] = []
         page.on("websocket", self._watch)
 
     def _watch(self, socket: WebSocket) -> None:
         socket.on("close", lambda _socket: self._close())
         socket.on("framereceived", self._frame)
+        socket.on("framesent", self._sent)
+
+    def _sent(self, payload: str | bytes) -> None:
+        if isinstance(payload, str):
+            self.sent.append(payload)
+
+    def carried_lone_surrogate(self) -> bool:
+        """A frame sent the surrogate as JSON does (an escape): it did reach the server."""
+        return any("\\ud800" in frame.lower() for frame in self.sent)
 
     def _close(self) -> None:
         self.closed += 1
@@ -63,6 +73,7 @@ class Sockets:
 
 def set_value(page: Page, test_id: str, js_text: str) -> None:
     """Put ``js_text`` (a JS string literal's content) into an uncontrolled box."""
+    expect(page.get_by_test_id(test_id)).to_be_editable()
     page.evaluate(
         f"() => {{ document.querySelector('[data-testid={test_id}]').value = '{js_text}'; }}"
     )
@@ -76,18 +87,25 @@ def no_toast_and_connected(page: Page, served_app: ServedApp) -> None:
 def test_lone_surrogates_in_send_search_rename_and_system_prompt(
     page: Page, served_app: ServedApp
 ) -> None:
+    sockets = Sockets(page)
+    page.reload()  # the watcher sees this page's socket from its handshake on
     box = page.get_by_test_id("composer-input")
     set_value(page, "composer-input", f"say {LONE} ok")
     box.press("Enter")
     expect(page.locator(REPLY_TEXT).last).to_contain_text("Fine answer", timeout=20_000)
     expect(page.get_by_test_id("message-user").last).to_have_text("say \ufffd ok")
     no_toast_and_connected(page, served_app)
+    assert sockets.carried_lone_surrogate()
+    sockets.sent.clear()
+    first_chat = page.url
 
     page.get_by_test_id("system-prompt").click()
     set_value(page, "system-prompt-input", f"Be brief {LONE}")
     page.get_by_test_id("system-prompt-save").click()
     expect(page.get_by_test_id("system-prompt-input")).to_have_count(0)
     no_toast_and_connected(page, served_app)
+    # Read through the browser's FormData, which already makes the text well-formed (U+FFFD);
+    # a script's raw payload is driven in tests/security/test_hostile_text_events.py.
 
     items = page.get_by_test_id("sidebar-item")
     items.first.get_by_test_id("sidebar-item-menu").click()
@@ -96,6 +114,11 @@ def test_lone_surrogates_in_send_search_rename_and_system_prompt(
     page.get_by_test_id("rename-save").click()
     expect(items.first).to_have_text("Odd \ufffd title")
     no_toast_and_connected(page, served_app)
+    page.get_by_test_id("new-chat").click()
+    box.fill("a plain chat")
+    box.press("Enter")
+    expect(items).to_have_count(2)
+    sockets.sent.clear()
 
     # The search box is controlled by React: type into it the way a paste does.
     page.get_by_test_id("search").focus()
@@ -103,10 +126,13 @@ def test_lone_surrogates_in_send_search_rename_and_system_prompt(
     expect(items).to_have_count(1)
     expect(items.first).to_have_text("Odd \ufffd title")
     no_toast_and_connected(page, served_app)
+    assert sockets.carried_lone_surrogate()
 
     # The same tab (same tab token) loads again, and keeps working.
     page.reload()
     expect(page.get_by_test_id("chat-shell")).to_be_visible()
+    expect(page.get_by_test_id("message-user").last).to_have_text("a plain chat")
+    page.goto(first_chat)
     expect(page.get_by_test_id("message-user").last).to_have_text("say \ufffd ok")
     page.get_by_test_id("new-chat").click()
     box.fill("after the reload")
