@@ -405,6 +405,8 @@ REFLEX_ID_FREE: dict[str, str] = {
     "SidebarState.set_delete_open": "a dialog's open flag (the id it holds is confirm_delete's)",
     "SettingsState.create_token": "creates a token for the acting user; names nothing existing",
     "SettingsState.set_import_source": "one of two fixed import formats",
+    "ComposerState.too_long": "the page's character count, only shown in this tab's message",
+    "ComposerState.edit_too_long": "the page's character count, only shown in this tab's message",
 }
 
 
