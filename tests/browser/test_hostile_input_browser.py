@@ -178,3 +178,16 @@ def test_a_one_megabyte_paste_is_refused_in_the_page_and_the_tab_stays(
     expect(page.locator(REPLY_TEXT).last).to_contain_text("Fine answer", timeout=30_000)
     assert sockets.closed == 0
     no_toast_and_connected(page, served_app)
+
+    # The edit box of the last message has the same check (the clipboard still holds 1 MB).
+    page.get_by_test_id("edit").click()
+    edit = page.get_by_test_id("edit-input")
+    edit.focus()
+    edit.press("Control+A")
+    edit.press("Control+V")
+    page.get_by_test_id("edit-save").click()
+    expect(page.get_by_role("alert")).to_contain_text(
+        f"too long ({size:,} characters; the limit is {BROWSER_MAX_MESSAGE_CHARS:,})"
+    )
+    assert edit.evaluate("(box) => box.value.length") == size  # the text stays to fix
+    assert sockets.closed == 0
