@@ -72,12 +72,18 @@ def _api_error(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status, exc.code, exc.message, headers=exc.headers)
 
 
+# Pydantic cannot measure a string holding a lone surrogate ("unable to parse raw data as a
+# unicode string"); identifiers and secrets (email, password, model) are refused with this.
+UNSTORABLE_TEXT = "Contains a character it cannot hold (NUL or an unpaired surrogate). Retype it."
+
+
 def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     fields: dict[str, str] = {}
     for error in exc.errors():
         location = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
-        fields.setdefault(location or "body", str(error.get("msg", "invalid")))
+        message = UNSTORABLE_TEXT if error.get("type") == "string_unicode" else error.get("msg")
+        fields.setdefault(location or "body", str(message or "invalid"))
     return error_response(422, "invalid_input", "The request is not valid.", fields=fields)
 
 

@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from chat_app.models.api_token import ApiTokenPublic
 from chat_app.models.conversation import MODEL_MAX, SYSTEM_PROMPT_MAX, TITLE_MAX
 from chat_app.models.message import MessagePublic
 from chat_app.models.user import UserPublic
+from chat_app.services.text_rules import storable
+
+
+def _storable(value: object) -> object:
+    return storable(value) if isinstance(value, str) else value
+
+
+# Free text gets the services' input rule (text_rules.user_text) before its length is checked:
+# pydantic cannot measure a string holding a lone surrogate and would refuse the whole text.
+# Identifiers and secrets stay plain ``str``: refused (errors.UNSTORABLE_TEXT), like the UI.
+FreeText = Annotated[str, BeforeValidator(_storable)]
 
 
 class Strict(BaseModel):
@@ -35,15 +47,15 @@ class TokenResponse(BaseModel):
 
 
 class ConversationCreateRequest(Strict):
-    title: str = Field(default="", max_length=TITLE_MAX)
+    title: FreeText = Field(default="", max_length=TITLE_MAX)
     model: str = Field(default="", max_length=MODEL_MAX)
-    system_prompt: str = Field(default="", max_length=SYSTEM_PROMPT_MAX)
+    system_prompt: FreeText = Field(default="", max_length=SYSTEM_PROMPT_MAX)
 
 
 class ConversationUpdateRequest(Strict):
-    title: str | None = Field(default=None, max_length=TITLE_MAX)
+    title: FreeText | None = Field(default=None, max_length=TITLE_MAX)
     model: str | None = Field(default=None, max_length=MODEL_MAX)
-    system_prompt: str | None = Field(default=None, max_length=SYSTEM_PROMPT_MAX)
+    system_prompt: FreeText | None = Field(default=None, max_length=SYSTEM_PROMPT_MAX)
 
 
 class ConversationOut(BaseModel):
@@ -67,13 +79,13 @@ class MessageList(BaseModel):
 
 class SendMessageRequest(Strict):
     # The service enforces the configured length (413); this bound only stops absurd bodies.
-    content: str = Field(max_length=1_000_000)
+    content: FreeText = Field(max_length=1_000_000)
     model: str | None = Field(default=None, max_length=MODEL_MAX)
     stream: bool = True
 
 
 class EditMessageRequest(Strict):
-    content: str = Field(max_length=1_000_000)
+    content: FreeText = Field(max_length=1_000_000)
     stream: bool = True
 
 
@@ -88,7 +100,7 @@ class StopResult(BaseModel):
 
 
 class TokenCreateRequest(Strict):
-    name: str = Field(max_length=200)
+    name: FreeText = Field(max_length=200)
 
 
 class TokenCreated(BaseModel):

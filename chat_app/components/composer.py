@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import reflex as rx
 
-from chat_app.components.message import CONTENT_MAX_WIDTH, TEXTAREA_STYLE, streaming_here
+from chat_app.components.message import (
+    CONTENT_MAX_WIDTH,
+    TEXTAREA_STYLE,
+    checked_submit,
+    streaming_here,
+)
 from chat_app.state.composer import BUSY, COMPOSER_FORM_ID, COMPOSER_INPUT_ID, ComposerState
 from chat_app.state.stream import StreamState
 
@@ -92,7 +97,7 @@ def composer() -> rx.Component:
             ),
             rx.box(_hint(), padding_x="1em", padding_top="0.35em", min_height="1.6em"),
             id=COMPOSER_FORM_ID,
-            on_submit=ComposerState.send,
+            on_submit=checked_submit(ComposerState.send, ComposerState.too_long),
             # Kept on submit: a refused message (too long) stays for the user to fix; a sent
             # one is cleared by the handler.
             reset_on_submit=False,

@@ -3,9 +3,10 @@ status, usage line and actions; plus the reply being written."""
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
 import reflex as rx
+from reflex_components_core.el.elements.forms import FORM_DATA
 
 from chat_app.components.live_markdown import live_markdown
 from chat_app.components.markdown import safe_markdown
@@ -81,6 +82,17 @@ def _copy_button(text: rx.Var[str] | str) -> rx.Component:
 # ---- user messages ---------------------------------------------------------------------------
 
 
+def checked_submit(send: Any, too_long: Any) -> rx.Var:
+    """A message form's submit, checked in the page: over the limit, only the count is sent.
+
+    Counted in code points (``Array.from``), as the server counts (a JS string's ``length``
+    counts an emoji twice). A text far over the limit would otherwise be one websocket frame
+    larger than the server accepts: the socket would close and the text be lost unexplained.
+    """
+    length = rx.Var(f'Array.from(String({FORM_DATA}?.["message"] ?? "")).length').to(int)
+    return rx.cond(length > ComposerState.message_limit, too_long(length), send(FORM_DATA))
+
+
 def _edit_form(message: MessageView) -> rx.Component:
     return rx.form(
         rx.vstack(
@@ -113,7 +125,7 @@ def _edit_form(message: MessageView) -> rx.Component:
             spacing="2",
             width="100%",
         ),
-        on_submit=ComposerState.save_edit,
+        on_submit=checked_submit(ComposerState.save_edit, ComposerState.edit_too_long),
         reset_on_submit=False,
         width="100%",
         padding="0.75em",

@@ -18,6 +18,7 @@ from chat_app.repositories import api_tokens as tokens_repo
 from chat_app.repositories import users as users_repo
 from chat_app.services.chat import parse_id
 from chat_app.services.errors import InvalidInput, NotFound
+from chat_app.services.text_rules import user_text
 
 TOKEN_PREFIX = "cat_"  # noqa: S105  (a label, not a secret)
 MAX_TOKENS_PER_USER = 50
@@ -41,7 +42,7 @@ def _digest(plaintext: str) -> str:
 
 async def create_token(user_id: uuid.UUID, name: object) -> CreatedToken:
     try:
-        data = ApiTokenCreate(name=name if isinstance(name, str) else "")
+        data = ApiTokenCreate(name=user_text(name if isinstance(name, str) else "", "name"))
     except ValidationError as exc:
         message = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
         raise InvalidInput(f"Token name: {message}", {"name": message}) from None

@@ -25,6 +25,7 @@ from chat_app.repositories import login_tickets as tickets_repo
 from chat_app.repositories import users as users_repo
 from chat_app.services.errors import InvalidInput, NotFound, Refused
 from chat_app.services.login_throttle import DatabaseLoginThrottle, LoginThrottle
+from chat_app.services.text_rules import user_text
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +85,10 @@ def validation_message(exc: ValidationError) -> dict[str, str]:
 
 
 def parse_registration(email: str, display_name: str, password: str) -> UserCreate:
+    # Refused, not replaced: a U+FFFD would silently become part of a login or a password.
+    email = user_text(email, "email", refuse=True)
+    display_name = user_text(display_name, "display_name", refuse=True)
+    password = user_text(password, "password", refuse=True)
     try:
         return UserCreate(email=email, display_name=display_name, password=password)
     except ValidationError as exc:
@@ -298,6 +303,9 @@ async def admin_create_user(
 
 
 async def admin_reset_password(email: str, password: str) -> None:
+    # From a terminal, undecodable bytes arrive as lone surrogates (surrogateescape).
+    email = user_text(email, "email", refuse=True)
+    password = user_text(password, "password", refuse=True)
     try:
         validate_password(password)
     except ValueError as exc:
@@ -311,6 +319,7 @@ async def admin_reset_password(email: str, password: str) -> None:
 
 
 async def admin_set_active(email: str, active: bool) -> None:
+    email = user_text(email, "email", refuse=True)
     async with session_scope() as session:
         user = await _admin_find_user(session, email)
         await users_repo.set_active(session, user, active)

@@ -25,7 +25,7 @@ from chat_app.providers import ModelInfo, get_provider
 from chat_app.repositories import conversations as conversations_repo
 from chat_app.repositories import messages as messages_repo
 from chat_app.services.errors import InvalidInput, NotFound
-from chat_app.services.text_rules import storable
+from chat_app.services.text_rules import storable, user_text
 
 PAGE_SIZE_MAX = 100
 SEARCH_MAX_CHARS = 200
@@ -67,6 +67,11 @@ def _validation_error(exc: ValidationError) -> InvalidInput:
     return InvalidInput(f"{field.replace('_', ' ').capitalize()}: {message}", {field: message})
 
 
+def _given(value: str | None, field: str, *, refuse: bool = False) -> str | None:
+    """An optional field of an update: ``None`` means "leave it as it is"."""
+    return None if value is None else user_text(value, field, refuse=refuse)
+
+
 def _public(conversation: object) -> ConversationPublic:
     return ConversationPublic.model_validate(conversation, from_attributes=True)
 
@@ -76,7 +81,8 @@ async def list_conversations(
 ) -> ConversationPage:
     limit = max(1, min(limit, PAGE_SIZE_MAX))
     after = _decode_cursor(cursor) if cursor else None
-    search = (search or "")[:SEARCH_MAX_CHARS]
+    # Replaced, never refused: a search box must not answer with an error for a stray character.
+    search = user_text(search or "", "search")[:SEARCH_MAX_CHARS]
     async with session_scope() as session:
         rows = await conversations_repo.list_page(
             session, user_id, limit=limit + 1, after=after, search=search
@@ -92,7 +98,11 @@ async def create_conversation(
     user_id: uuid.UUID, *, title: str = "", model: str = "", system_prompt: str = ""
 ) -> ConversationPublic:
     try:
-        data = ConversationCreate(title=title, model=model, system_prompt=system_prompt)
+        data = ConversationCreate(
+            title=user_text(title, "title"),
+            model=user_text(model, "model", refuse=True),
+            system_prompt=user_text(system_prompt, "system_prompt"),
+        )
     except ValidationError as exc:
         raise _validation_error(exc) from None
     async with session_scope() as session:
@@ -116,7 +126,11 @@ async def update_conversation(
     system_prompt: str | None = None,
 ) -> ConversationPublic:
     try:
-        changes = ConversationUpdate(title=title, model=model, system_prompt=system_prompt)
+        changes = ConversationUpdate(
+            title=_given(title, "title"),
+            model=_given(model, "model", refuse=True),
+            system_prompt=_given(system_prompt, "system_prompt"),
+        )
     except ValidationError as exc:
         raise _validation_error(exc) from None
     async with session_scope() as session:

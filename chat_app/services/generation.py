@@ -49,6 +49,7 @@ from chat_app.services.text_rules import (
     StorableStream,
     storable,
     title_from_text,
+    user_text,
     validate_user_message,
 )
 from chat_app.services.throttle import FailureThrottle
@@ -138,6 +139,8 @@ async def send_message(
     """Store the user's message and start the reply. ``conversation_id=None`` starts a new chat."""
     settings = get_settings()
     content = validate_user_message(text, settings.max_message_chars)
+    if model:
+        model = user_text(model, "model", refuse=True)
     _check_send_rate(user_id)
     requested_at = time.monotonic()
     async with session_scope() as session:

@@ -52,15 +52,22 @@ class StorableStream:
 
 
 def validate_user_message(text: object, max_chars: int) -> str:
+    if isinstance(text, str):
+        text = user_text(text, "message")
     if not isinstance(text, str) or not text.strip():
         raise InvalidInput("Type a message first.", {"message": "Type a message first."})
     if len(text) > max_chars:
-        message = (
-            f"That message is too long ({len(text):,} characters; the limit is {max_chars:,}). "
-            "Shorten it or split it into several messages."
-        )
+        message = too_long_message(len(text), max_chars)
         raise TooLarge(message, {"message": message})
     return storable(text)
+
+
+def too_long_message(length: int, max_chars: int) -> str:
+    """Also shown by the composer, which counts before sending (the same words either way)."""
+    return (
+        f"That message is too long ({length:,} characters; the limit is {max_chars:,}). "
+        "Shorten it or split it into several messages."
+    )
 
 
 def title_from_text(text: str, max_words: int = 6, max_chars: int = 60) -> str:
@@ -72,3 +79,35 @@ def title_from_text(text: str, max_words: int = 6, max_chars: int = 60) -> str:
     elif len(words) > max_words:
         title += "…"
     return title
+
+
+# ---- the input rule: every text field a user supplies passes here at the service edge --------
+# The characters no layer below can carry are those ``storable`` replaces (see the top).
+
+
+def has_unstorable(text: str) -> bool:
+    return _UNSTORABLE.search(text) is not None
+
+
+def user_text(value: object, field: str, *, refuse: bool = False) -> str:
+    """A user-supplied text field, safe for every layer below.
+
+    ``refuse=False`` (free text: messages, titles, system prompts, search, names of things):
+    NUL and lone surrogates become U+FFFD, so a pasted text is never lost for one stray
+    character, and a search finds the text that was stored the same way. ``refuse=True``
+    (identifiers and secrets: model, email, password, display name): a replacement would
+    silently change what the user meant, so the field is refused with a message saying why.
+    """
+    label = field.replace("_", " ").capitalize()
+    if not isinstance(value, str):
+        message = f"{label} must be text."
+        raise InvalidInput(message, {field: message})
+    if not refuse:
+        return storable(value)
+    if has_unstorable(value):
+        message = (
+            f"{label} contains a character it cannot hold (NUL or an unpaired surrogate). "
+            "Retype it."
+        )
+        raise InvalidInput(message, {field: message})
+    return value

@@ -63,7 +63,11 @@ from chat_app.repositories import imports as imports_repo
 from chat_app.repositories.imports import NewConversation, NewMessage
 from chat_app.services.chat import parse_id
 from chat_app.services.errors import InvalidInput, NotFound
-from chat_app.services.text_rules import storable, title_from_text
+from chat_app.services.text_rules import (
+    has_unstorable,
+    storable,
+    title_from_text,
+)
 
 EXPORT_FORMAT = "chat-app-export"
 EXPORT_VERSION = 1
@@ -79,8 +83,6 @@ MAX_INT = 2**31 - 1
 # How many problems (or skipped conversations) a message lists; the rest are counted.
 MAX_PROBLEMS_SHOWN = 10
 
-_SURROGATES = re.compile("[\ud800-\udfff]")
-_REPLACEMENT = "\ufffd"
 _ONE_MICROSECOND = timedelta(microseconds=1)
 # Leaves room to nudge timestamps forward (see _strictly_increasing) without overflowing.
 _LAST_YEAR = 9998
@@ -373,15 +375,16 @@ def _too_deep() -> str:
 
 
 def _clean(value: str) -> str:
-    return _SURROGATES.sub(_REPLACEMENT, value) if _SURROGATES.search(value) else value
+    return storable(value)
 
 
 def _check_depth_and_clean(data: Any) -> Any:
     """Refuse nesting deeper than ``MAX_JSON_DEPTH``; replace unpaired surrogates in place.
 
     Iterative on purpose: a recursive walk is exactly what a deep file would break.
-    Unpaired surrogates (``"\\ud800"``) are valid JSON escapes that no UTF-8 database (or
-    HTTP response) can carry; they become U+FFFD in values and keys alike.
+    Unpaired surrogates (``"\\ud800"``) and NUL are valid JSON escapes that no UTF-8 database
+    (or HTTP response) can carry; they become U+FFFD in values and keys alike (the app's one
+    input rule, ``text_rules.user_text``).
     """
     if isinstance(data, str):
         return _clean(data)
@@ -392,7 +395,7 @@ def _check_depth_and_clean(data: Any) -> Any:
             raise InvalidInput(_too_deep())
         if isinstance(node, dict):
             for key, value in list(node.items()):
-                if _SURROGATES.search(key):
+                if has_unstorable(key):
                     del node[key]
                     key = _clean(key)
                     node[key] = value

@@ -13,8 +13,10 @@ import json
 
 import reflex as rx
 
+from chat_app.core.settings import get_settings
 from chat_app.services import generation
 from chat_app.services.errors import ServiceError
+from chat_app.services.text_rules import too_long_message
 from chat_app.state.auth import acting_user_id, session_ended
 from chat_app.state.conversation import (
     ConversationState,
@@ -39,6 +41,24 @@ class ComposerState(rx.State):
     busy_refused: bool = False
     editing_id: str = ""
     edit_error: str = ""
+
+    @rx.var
+    def message_limit(self) -> int:
+        """The longest message, for the page to check before sending (see components/composer).
+
+        A message far over it would not reach the server at all: the websocket drops a frame
+        larger than its buffer, and the text with it.
+        """
+        return get_settings().max_message_chars
+
+    @rx.event
+    def too_long(self, length: int):
+        """The page counted ``length`` characters and did not send them."""
+        self.error = _too_long(length)
+
+    @rx.event
+    def edit_too_long(self, length: int):
+        self.edit_error = _too_long(length)
 
     @rx.event
     async def send(self, form: dict):
@@ -143,6 +163,12 @@ class ComposerState(rx.State):
             add_recent(conversation, message_view(started.user_message))
         begin(stream, conversation.cid, str(started.assistant_message.id))
         return StreamState.follow
+
+
+def _too_long(length: object) -> str:
+    # The count comes from the page: only ever displayed, and a number either way.
+    count = length if isinstance(length, int) and not isinstance(length, bool) else 0
+    return too_long_message(max(count, 0), get_settings().max_message_chars)
 
 
 def _busy(stream: StreamState, conversation: ConversationState) -> bool:

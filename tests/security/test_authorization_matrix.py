@@ -408,6 +408,8 @@ REFLEX_ID_FREE: dict[str, str] = {
     "names nothing existing",
     "SettingsState.dismiss_token_secret": "hides the just-created token's secret in this tab",
     "SettingsState.set_import_source": "one of two fixed import formats",
+    "ComposerState.too_long": "the page's character count, only shown in this tab's message",
+    "ComposerState.edit_too_long": "the page's character count, only shown in this tab's message",
 }
 
 
