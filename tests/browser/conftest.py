@@ -10,9 +10,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.support.fake_openai import FakeOpenAI, start_fake_openai
 from tests.support.served_app import ServedApp, free_port, serve_app
+
+# The machine is shared (and CI's may be busy): an assertion about the page waits up to 10 s
+# (Playwright's default is 5 s) before failing; a passing one returns as soon as it holds.
+expect.set_options(timeout=10_000)
 
 CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/lib/chromium/chromium"))
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}

@@ -43,6 +43,8 @@ from chat_app.models.common import utcnow
 from chat_app.services import api_tokens, auth, generation, transfer
 from chat_app.services import chat as chat_service
 from chat_app.services.errors import NotFound
+from chat_app.state.auth import AuthState
+from chat_app.state.tab_session import session_fingerprint
 from tests.services.conftest import wait_until
 from tests.support.fake_openai import FakeOpenAI
 
@@ -315,6 +317,10 @@ class Tab:
         self.cookie = f"{SESSION_COOKIE}={token}" if token else ""
         self.events: list[Any] = []
         self.at(url)
+        # What the app's TabSessionBinding does at a connection's first event: this tab's state
+        # belongs to this cookie's session (a later event with another cookie would empty it).
+        auth = self.root.get_substate(AuthState.get_full_name().split("."))
+        auth._session_fingerprint = session_fingerprint(self.cookie)
 
     def at(self, url: str) -> Tab:
         path, _, query = url.partition("?")

