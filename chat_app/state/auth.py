@@ -18,7 +18,7 @@ from chat_app.core.settings import get_settings
 from chat_app.models.user import UserPublic
 from chat_app.services import auth as auth_service
 from chat_app.services.errors import InvalidInput, ServiceError
-from chat_app.state.browser import full_page_load, post_form
+from chat_app.state.browser import SESSION_EXPIRED_PATH, full_page_load, post_form
 from chat_app.state.tab_session import clear_tab
 
 LOGIN_NOTICES = {
@@ -106,7 +106,7 @@ class AuthState(rx.State):
             return None
         if self._has_cookie():
             # A cookie that no longer works: have the server drop it, then log in again.
-            return full_page_load("/api/v1/auth/expired")
+            return full_page_load(SESSION_EXPIRED_PATH)
         return rx.redirect("/login", replace=True)
 
     @rx.event
@@ -200,5 +200,5 @@ async def session_ended(state: rx.State) -> EventSpec:
     """Where a data handler sends a tab whose session stopped working mid-use."""
     auth = await state.get_state(AuthState)
     if auth._has_cookie():
-        return full_page_load("/api/v1/auth/expired")
+        return full_page_load(SESSION_EXPIRED_PATH)
     return rx.redirect("/login", replace=True)

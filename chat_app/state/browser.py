@@ -7,6 +7,10 @@ import json
 import reflex as rx
 from reflex_base.event import EventSpec
 
+# Where a tab whose session stopped working goes: the route drops the dead HttpOnly cookie
+# (page script cannot), then shows the login page with "Your session has ended".
+SESSION_EXPIRED_PATH = "/api/v1/auth/expired"
+
 
 def post_form(action: str, fields: dict[str, str]) -> EventSpec:
     """Navigate with a top-level POST, e.g. to trade a login ticket for the HttpOnly cookie.

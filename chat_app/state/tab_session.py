@@ -33,7 +33,7 @@ from reflex_base.event import Event
 from chat_app.core.session_cookie import read_session_cookie
 from chat_app.services import auth as auth_service
 from chat_app.services import generation
-from chat_app.state.browser import full_page_load
+from chat_app.state.browser import SESSION_EXPIRED_PATH, full_page_load
 
 if TYPE_CHECKING:
     from reflex.app import App
@@ -43,8 +43,6 @@ log = logging.getLogger(__name__)
 # How soon a disabled user's reply stops and a logged-out-everywhere tab closes.
 SESSION_CHECK_SECONDS = 5.0
 TAB_LEAVE_GRACE_SECONDS = 1.0
-# Drops the dead cookie, then shows the login page ("Your session has ended").
-SESSION_EXPIRED_PATH = "/api/v1/auth/expired"
 
 
 def session_fingerprint(cookie_header: str | None) -> str:

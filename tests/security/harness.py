@@ -44,7 +44,7 @@ from chat_app.services import api_tokens, auth, generation, transfer
 from chat_app.services import chat as chat_service
 from chat_app.services.errors import NotFound
 from chat_app.state.auth import AuthState
-from chat_app.state.tab_session import session_fingerprint
+from chat_app.state.tab_session import app_state_classes, session_fingerprint
 from tests.services.conftest import wait_until
 from tests.support.fake_openai import FakeOpenAI
 
@@ -57,8 +57,9 @@ PASSWORD = "correct horse battery"
 ID_NAME = re.compile(r"(^|_)(c?id|ids|cursor|email)$")
 # The acting user's own id, re-derived from the session cookie at every event: not a target.
 ACTING_USER_VARS = {"AuthState._user_id"}
-# Random each time they change (StreamState's watcher sequence): equal runs differ there.
-NONCE_VARS = {"StreamState._seq", "StreamState._claimed"}
+# Random each time they change (StreamState's watcher sequence) or derived from the session
+# token (the tab's session fingerprint): equal runs differ there.
+NONCE_VARS = {"StreamState._seq", "StreamState._claimed", "AuthState._session_fingerprint"}
 # Entry modules build the app (or run the CLI) when imported; they define no state.
 ENTRY_MODULES = {"chat_app.chat_app", "chat_app.__main__"}
 
@@ -80,16 +81,7 @@ _import_the_app()
 @functools.cache
 def chat_states() -> tuple[type[BaseState], ...]:
     """Every Reflex state class the app defines, walking the ``State`` tree."""
-    found: list[type[BaseState]] = []
-
-    def walk(cls: type[BaseState]) -> None:
-        for sub in sorted(cls.get_substates(), key=lambda c: c.get_full_name()):
-            if sub.__module__.startswith("chat_app."):
-                found.append(sub)
-            walk(sub)
-
-    walk(State)
-    return tuple(found)
+    return tuple(app_state_classes())
 
 
 def state_by_name(name: str) -> type[BaseState]:
