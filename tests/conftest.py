@@ -119,7 +119,10 @@ def migrated_sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 def _empty_all_tables(url: str) -> None:
-    engine = sa.create_engine(url)
+    # SQLite: wait for a write lock a previous test's last reply save may still hold (on a busy
+    # machine that can take longer than sqlite3's 5 s default).
+    connect_args = {"timeout": 30} if url.startswith("sqlite") else {}
+    engine = sa.create_engine(url, connect_args=connect_args)
     with engine.begin() as conn:
         for table in reversed(SQLModel.metadata.sorted_tables):
             conn.execute(table.delete())
