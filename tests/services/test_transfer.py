@@ -18,6 +18,7 @@ from chat_app.models import Conversation, Message
 from chat_app.models.conversation import SYSTEM_PROMPT_MAX, TITLE_MAX
 from chat_app.repositories import messages as messages_repo
 from chat_app.services import chat, transfer
+from chat_app.services.transfer import markdown_export, untrusted_json
 from chat_app.services.errors import InvalidInput, NotFound
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -200,7 +201,7 @@ async def test_markdown_closes_what_a_message_leaves_open(user_id):
     ],
 )
 def test_close_open_blocks(content, closed):
-    assert transfer._close_open_blocks(content) == closed
+    assert markdown_export.close_open_blocks(content) == closed
 
 
 # ---- JSON round trips ---------------------------------------------------------------------
@@ -566,7 +567,7 @@ async def test_size_and_count_limits(user_id, monkeypatch):
     before = await row_counts()
     raw = dump(valid_export())
 
-    monkeypatch.setattr(transfer, "MAX_IMPORT_BYTES", len(raw) - 1)
+    monkeypatch.setattr(untrusted_json, "MAX_IMPORT_BYTES", len(raw) - 1)
     for run, payload in (
         (transfer.import_json, raw),
         (transfer.import_json, raw.decode()),
@@ -574,18 +575,18 @@ async def test_size_and_count_limits(user_id, monkeypatch):
     ):
         with pytest.raises(InvalidInput, match="too large"):
             await run(user_id, payload)
-    monkeypatch.setattr(transfer, "MAX_IMPORT_BYTES", 50 * 1024 * 1024)
+    monkeypatch.setattr(untrusted_json, "MAX_IMPORT_BYTES", 50 * 1024 * 1024)
 
-    monkeypatch.setattr(transfer, "MAX_IMPORT_CONVERSATIONS", 1)
+    monkeypatch.setattr(untrusted_json, "MAX_IMPORT_CONVERSATIONS", 1)
     two = valid_export()
     two["conversations"] *= 2
     with pytest.raises(InvalidInput, match="2 conversations; at most 1"):
         await transfer.import_json(user_id, dump(two))
     with pytest.raises(InvalidInput, match="4 conversations; at most 1"):
         await transfer.import_chatgpt(user_id, load_fixture())
-    monkeypatch.setattr(transfer, "MAX_IMPORT_CONVERSATIONS", 10_000)
+    monkeypatch.setattr(untrusted_json, "MAX_IMPORT_CONVERSATIONS", 10_000)
 
-    monkeypatch.setattr(transfer, "MAX_IMPORT_MESSAGES", 3)
+    monkeypatch.setattr(untrusted_json, "MAX_IMPORT_MESSAGES", 3)
     with pytest.raises(InvalidInput, match="4 messages; at most 3"):
         await transfer.import_json(user_id, dump(two))
     with pytest.raises(InvalidInput, match="messages; at most 3"):
