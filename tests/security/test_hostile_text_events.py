@@ -56,7 +56,7 @@ FORM_FIELDS = (
 # Not driven here, with the reason.
 NOT_DRIVEN = {
     "SettingsState.import_file": "an upload (bytes, over HTTP): tests/api/test_hostile_text.py "
-    "and tests/services/test_transfer.py cover the file's text",
+    "and tests/services/transfer/ cover the file's text",
 }
 
 
