@@ -123,7 +123,7 @@ class TabSessionBinding(Middleware):
             del self._signed_in[client_token]  # the tab closed
         if not self._signed_in:
             return []
-        ended = sorted(await auth_service.ended_sessions(self._signed_in))
+        ended = sorted(await auth_service.ended_sessions(dict(self._signed_in)))
         for client_token in ended:
             await self._end_tab(app, client_token)
         if ended:
