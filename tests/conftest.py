@@ -187,4 +187,11 @@ def unique_email(prefix: str = "user") -> str:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Browser tests run last, together: Playwright's sync API keeps an event loop running on
     the main thread for as long as the browser is open, which async tests cannot share."""
-    items.sort(key=lambda item: "tests/browser/" in item.nodeid.replace("\\", "/"))
+    # Tests marked `after_build` need the frontend the browser suite builds: they go after it
+    # (they are synchronous, so Playwright's loop does not bother them).
+    items.sort(
+        key=lambda item: (
+            item.get_closest_marker("after_build") is not None,
+            "tests/browser/" in item.nodeid.replace("\\", "/"),
+        )
+    )

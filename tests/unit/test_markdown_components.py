@@ -29,6 +29,7 @@ import reflex as rx
 
 from chat_app.components import live_markdown as lm
 from chat_app.components import markdown as md
+from tests.conftest import IN_CI
 
 NODE = shutil.which("node")
 needs_node = pytest.mark.skipif(NODE is None, reason="node is not installed")
@@ -377,14 +378,26 @@ def test_store_is_created_once():
 # KaTeX: the commands `trust` gates render as inert text (KATEX_OPTIONS_JS)
 # --------------------------------------------------------------------------------------------
 
-# The KaTeX the built frontend uses (rehype-katex's dependency). The browser suite builds .web
-# before these run in `make test`; on a checkout that was never built they are skipped.
+# The KaTeX the built frontend uses (rehype-katex's dependency). Marked `after_build`, these run
+# after the browser suite has built .web (tests/conftest.py orders them); on a checkout that was
+# never built they are skipped locally and fail under CI.
 _WEB_KATEX = Path(__file__).resolve().parents[2] / ".web" / "node_modules" / "katex"
 KATEX_JS = _WEB_KATEX / "dist" / "katex.js"
-needs_katex = pytest.mark.skipif(
-    NODE is None or not KATEX_JS.exists(),
-    reason="node or the built frontend's katex (.web/node_modules) is missing",
-)
+
+
+@pytest.fixture
+def built_katex() -> Path:
+    if NODE is None or not KATEX_JS.exists():
+        message = "node or the built frontend's katex (.web/node_modules) is missing"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return KATEX_JS
+
+
+def needs_katex(test: Any) -> Any:
+    return pytest.mark.after_build(pytest.mark.usefixtures("built_katex")(test))
+
 
 EXFIL = "http://203.0.113.9/leak.png?q=secret"
 # (TeX, text the reader must see). Every command that KaTeX's `trust` option gates, with hostile
