@@ -25,6 +25,7 @@ from chat_app.providers import ModelInfo, get_provider
 from chat_app.repositories import conversations as conversations_repo
 from chat_app.repositories import messages as messages_repo
 from chat_app.services.errors import InvalidInput, NotFound
+from chat_app.services.ids import parse_id
 from chat_app.services.text_rules import storable, user_text
 
 PAGE_SIZE_MAX = 100
@@ -35,15 +36,6 @@ SEARCH_MAX_CHARS = 200
 class ConversationPage:
     items: list[ConversationPublic]
     next_cursor: str | None
-
-
-def parse_id(value: object, what: str = "Conversation") -> uuid.UUID:
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(str(value))
-    except (ValueError, TypeError, AttributeError):
-        raise NotFound(what) from None
 
 
 def _encode_cursor(updated_at: datetime, conversation_id: uuid.UUID) -> str:

@@ -41,9 +41,10 @@ from chat_app.providers import ChatTurn, ProviderError, StreamEnd, TextDelta, ge
 from chat_app.repositories import conversations as conversations_repo
 from chat_app.repositories import messages as messages_repo
 from chat_app.services import auth as auth_service
-from chat_app.services.chat import create_conversation, parse_id
+from chat_app.services.chat import create_conversation
 from chat_app.services.context import build_turns
 from chat_app.services.errors import Conflict, InvalidInput, NotFound, Refused
+from chat_app.services.ids import parse_id
 from chat_app.services.live import LiveReply, LocalReplyBus
 from chat_app.services.text_rules import (
     StorableStream,

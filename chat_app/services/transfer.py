@@ -61,8 +61,8 @@ from chat_app.models.conversation import (
 from chat_app.models.message import Message, MessageStatus, Role
 from chat_app.repositories import imports as imports_repo
 from chat_app.repositories.imports import NewConversation, NewMessage
-from chat_app.services.chat import parse_id
 from chat_app.services.errors import InvalidInput, NotFound
+from chat_app.services.ids import parse_id
 from chat_app.services.text_rules import (
     has_unstorable,
     storable,
