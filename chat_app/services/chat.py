@@ -24,6 +24,7 @@ from chat_app.models.message import MessagePublic
 from chat_app.providers import ModelInfo, get_provider
 from chat_app.repositories import conversations as conversations_repo
 from chat_app.repositories import messages as messages_repo
+from chat_app.services import replies
 from chat_app.services.errors import InvalidInput, NotFound
 from chat_app.services.ids import parse_id
 from chat_app.services.text_rules import storable, user_text
@@ -135,14 +136,11 @@ async def update_conversation(
 
 
 async def delete_conversation(user_id: uuid.UUID, conversation_id: object) -> None:
-    # Imported here: generation imports this module for parse_id and NotFound.
-    from chat_app.services import generation
-
     cid = parse_id(conversation_id)
     async with session_scope() as session:
         if await conversations_repo.get(session, user_id, cid) is None:
             raise NotFound()
-    await generation.stop_reply(user_id, cid)
+    await replies.stop_reply(user_id, cid)
     async with session_scope() as session:
         if not await conversations_repo.delete(session, user_id, cid):
             raise NotFound()

@@ -23,7 +23,7 @@ from reflex_base.event import EventSpec
 
 from chat_app.core.session_cookie import SESSION_COOKIE
 from chat_app.models.message import MessagePublic
-from chat_app.services import auth, generation
+from chat_app.services import auth, generation, replies
 from chat_app.services import chat as chat_service
 from chat_app.services.errors import NotFound
 from chat_app.state import conversation as conversation_state
@@ -124,7 +124,7 @@ async def wait_until(condition: Callable[[], object], timeout: float = 10.0) -> 
 
 async def finished(user_id: uuid.UUID, cid: str) -> None:
     """Wait until the conversation's reply is no longer live (title included)."""
-    await wait_until(lambda: generation.live_reply_for(user_id, cid) is None)
+    await wait_until(lambda: replies.live_reply(user_id, cid) is None)
 
 
 async def messages(user_id: uuid.UUID, cid: str) -> list[MessagePublic]:
@@ -219,13 +219,13 @@ async def test_resume_shows_a_reply_that_finished_while_the_page_loaded(model: F
     tab = await new_chat_tab(token)
     await tab.composer.send({"message": "one"})
     cid = tab.conversation.cid
-    await wait_until(lambda: (generation.live_reply_for(user_id, cid) or []) and True)
+    await wait_until(lambda: (replies.live_reply(user_id, cid) or []) and True)
 
     other = new_tab(token).at(f"/c/{cid}")
     async for _ in other.conversation.open_from_route():
         pass
     assert [m.content for m in other.conversation.history] == ["one"]
-    await generation.stop_reply(user_id, cid)
+    await replies.stop_reply(user_id, cid)
     await finished(user_id, cid)
 
     assert await other.stream.resume() is None
