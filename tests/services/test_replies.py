@@ -15,7 +15,10 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 
 import pytest
+from sqlalchemy import event as sa_event
 
+from chat_app.api import sse
+from chat_app.core.db import get_engine
 from chat_app.models.message import MessagePublic, MessageStatus
 from chat_app.services import chat, generation, replies
 from chat_app.services.errors import NotFound
@@ -208,6 +211,45 @@ async def test_stop_ends_every_follower_with_the_stopped_row(fake, user_id):
         assert joined_from(0, events) == stored.content
     assert stored.status == MessageStatus.STOPPED and 0 < stored.content.count("tok") < 300
     assert not await replies.stop_reply(user_id, cid)  # nothing left to stop
+
+
+async def _sse_text(user_id, cid, mid) -> list[str]:
+    return [event async for event in sse.reply_events(user_id, cid, mid)]
+
+
+@settles
+@pytest.mark.parametrize("consumer", ["replies.follow", "sse.reply_events"])
+async def test_following_a_live_reply_to_its_end_reads_nothing_from_the_database(
+    fake, user_id, consumer
+):
+    """The writer hands the final row to its followers: however many there are, none of
+    them costs a query when the reply ends."""
+    fake.configure(reply_tokens=40, tokens_per_second=100)
+    started = await generation.send_message(user_id, None, "Hello there")
+    cid, mid = started.conversation.id, started.assistant_message.id
+    queries: dict[asyncio.Task | None, list[str]] = {}
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        queries.setdefault(asyncio.current_task(), []).append(statement)
+
+    engine = get_engine().sync_engine
+    sa_event.listen(engine, "before_cursor_execute", record)
+    try:
+        run = (
+            collect(replies.follow(user_id, cid, mid))
+            if consumer == "replies.follow"
+            else (_sse_text(user_id, cid, mid))
+        )
+        follower = asyncio.create_task(run)
+        result = await follower
+        await ended(user_id, cid)
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", record)
+
+    assert result and queries.get(follower, []) == []
+    # The listener does see queries, and tells tasks apart: the reply task's final write.
+    writer = next(task for task in queries if task and task.get_name() == f"reply-{mid}")
+    assert any(q.lstrip().upper().startswith("UPDATE") for q in queries[writer])
 
 
 # ---- ownership: someone else's reply is not there at all ----------------------------------------
