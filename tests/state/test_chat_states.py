@@ -3,13 +3,14 @@ against a real database and the fake OpenAI server.
 
 One ``Tab`` is one browser tab: a root ``State`` whose router carries the session cookie and the
 page URL, with the sidebar, conversation, stream and composer substates taken from it. The
-background watcher (``StreamState.follow``) cannot be called this way; what it relies on is
-tested here, and the browser suite watches it stream.
+background watcher (``StreamState.follow``) runs here as a plain call (``async with self`` is a
+no-op outside Reflex's event loop); the browser suite watches it stream for real.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import Callable
@@ -162,6 +163,65 @@ async def test_send_on_new_chat_creates_it_and_follows_the_reply(model: FakeOpen
     stored = await messages(user_id, cid)
     assert [(m.role, m.status) for m in stored] == [("user", "complete"), ("assistant", "complete")]
     assert (await chat_service.get_conversation(user_id, cid)).model == "fake-small"
+
+
+def live_calls(events: list[Any]) -> list[str]:
+    """The live-store scripts a watcher sent, as the JavaScript the browser runs."""
+    return [{k._js_expr: v._decode() for k, v in e.args}["javascript_code"] for e in events]
+
+
+def replay(calls: list[str], reply_id: str) -> str:
+    """The text the browser's live store holds just before ``clear``, checking every offset."""
+    text = ""
+    for code in calls[:-1]:
+        name, _, args = code.removeprefix("window.__chatLive?.").partition("(")
+        values = json.loads(f"[{args.removesuffix(')')}]")
+        assert values[0] == reply_id
+        if name == "reset":
+            text = values[1]
+        else:
+            assert values[1] == len(text), "a gap or a duplicate"
+            text += values[2]
+    return text
+
+
+async def watch(tab: Tab) -> list[Any]:
+    """Run the tab's background watcher to its end, the way Reflex would (as a plain call)."""
+    handler = StreamState.event_handlers["follow"].fn
+    return [event async for event in handler(tab.stream)]
+
+
+@pytest.mark.parametrize("joins", ["sender", "second tab mid-reply"])
+async def test_the_watcher_translates_the_reply_into_live_events_then_commits_it_once(
+    model: FakeOpenAI, joins: str
+) -> None:
+    user_id, token = await user_token()
+    model.configure(tokens_per_second=100, reply_tokens=60)
+    tab = await new_chat_tab(token)
+    await tab.composer.send({"message": "Hello there"})
+    cid, reply_id = tab.conversation.cid, tab.stream.reply_id
+    if joins == "second tab mid-reply":
+        live = replies.live_reply(user_id, cid)
+        assert live is not None
+        await wait_until(lambda: live.length > 20)
+        tab = new_tab(token)
+        await tab.open(cid)  # a reload or a second tab: the reply is still being written
+        assert handler_name(tab.resumed) == "follow" and tab.stream.reply_id == reply_id
+
+    calls = live_calls(await watch(tab))
+
+    stored = (await messages(user_id, cid))[-1]
+    assert stored.status == "complete" and str(stored.id) == reply_id
+    # The whole text so far once, then only new text at its exact offset, then forget it.
+    names = [code.removeprefix("window.__chatLive?.").partition("(")[0] for code in calls]
+    assert names[0] == "reset" and names[-1] == "clear" and set(names[1:-1]) <= {"append"}
+    assert replay(calls, reply_id) == stored.content
+    # Committed once, as stored; the stream is over and the sidebar has the auto-title.
+    assert [m.id for m in tab.conversation.recent if m.role == "assistant"] == [reply_id]
+    assert tab.conversation.recent[-1] == conversation_state.message_view(stored)
+    assert not tab.stream.active and tab.stream.reply_id == ""
+    title = (await chat_service.get_conversation(user_id, cid)).title
+    assert title != "Hello there" and tab.sidebar.items[0].title == title
 
 
 @pytest.mark.parametrize(
