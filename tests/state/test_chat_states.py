@@ -507,6 +507,7 @@ async def test_model_and_system_prompt_are_stored_on_the_conversation(model: Fak
     cid = tab.conversation.cid
     stored = await chat_service.get_conversation(user_id, cid)
     assert (stored.model, stored.system_prompt) == ("fake-large", "Answer in French.")
+    await wait_until(lambda: model.requests)  # the reply task sends it on its own time
     system_turns = [m for m in model.requests[0]["messages"] if m["role"] == "system"]
     assert system_turns and system_turns[0]["content"] == "Answer in French."
     await finished(user_id, cid)
