@@ -68,11 +68,11 @@ class ReplyRegistry:
 
     bus: ReplyBus = field(default_factory=LocalReplyBus)
     # By conversation: at most one reply is written in a conversation at a time.
-    _running: dict[uuid.UUID, _Running] = field(default_factory=dict)
+    _running: dict[uuid.UUID, _Running] = field(default_factory=dict, init=False, repr=False)
     # Replies whose end could not be written at all (even the status-only write failed): their
     # rows still say "streaming" although nothing writes them. By message id; they block nothing
     # in this process, and every later send in their conversation retries the write.
-    unsaved_endings: dict[uuid.UUID, UnsavedEnding] = field(default_factory=dict)
+    unsaved_endings: dict[uuid.UUID, UnsavedEnding] = field(default_factory=dict, init=False)
 
     # ---- the generation service's side ----------------------------------------------------
 

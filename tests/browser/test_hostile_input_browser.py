@@ -115,6 +115,7 @@ def test_lone_surrogates_in_send_search_rename_and_system_prompt(
     expect(items.first).to_have_text("Odd \ufffd title")
     no_toast_and_connected(page, served_app)
     page.get_by_test_id("new-chat").click()
+    expect(page.get_by_test_id("welcome")).to_be_visible()
     box.fill("a plain chat")
     box.press("Enter")
     expect(items).to_have_count(2)
@@ -135,6 +136,8 @@ def test_lone_surrogates_in_send_search_rename_and_system_prompt(
     page.goto(first_chat)
     expect(page.get_by_test_id("message-user").last).to_have_text("say \ufffd ok")
     page.get_by_test_id("new-chat").click()
+    # The new chat's composer replaces the conversation's: type into that one.
+    expect(page.get_by_test_id("welcome")).to_be_visible()
     box.fill("after the reload")
     box.press("Enter")
     expect(page).to_have_url(re.compile(r"/c/[0-9a-f-]{36}$"))
