@@ -36,7 +36,8 @@ async def measure(sends: int, fake_base_url: str) -> list[str]:
 
     from chat_app.core.db import dispose_engine
     from chat_app.providers import ChatTurn, TextDelta, get_provider
-    from chat_app.services import auth, chat, generation
+    from chat_app.services import auth, chat, generation, replies
+    from chat_app.services.live import Delta
 
     user = (await auth.register("breakdown@bench.example", "B", "bench password 123")).user
     conversation = await chat.create_conversation(user.id, title="breakdown")
@@ -62,14 +63,14 @@ async def measure(sends: int, fake_base_url: str) -> list[str]:
             started = time.perf_counter()
             await generation.send_message(user.id, conversation.id, f"hello {i}")
             send.append((time.perf_counter() - started) * 1000)
-            live = generation.live_reply_for(user.id, conversation.id)
+            live = replies.live_reply(user.id, conversation.id)
             assert live is not None
-            async for update in live.follow(0):
-                if update.text:
+            async for event in live.follow(0):
+                if isinstance(event, Delta):
                     to_token.append((time.perf_counter() - started) * 1000 - DELAY_MS)
                     break
             for _ in range(1000):  # bounded: wait for the reply to finish before the next send
-                if generation.live_reply_for(user.id, conversation.id) is None:
+                if replies.live_reply(user.id, conversation.id) is None:
                     break
                 await asyncio.sleep(0.01)
     await dispose_engine()

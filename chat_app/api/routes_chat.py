@@ -22,7 +22,7 @@ from chat_app.api.schemas import (
 )
 from chat_app.api.sse import parse_offset, reply_events
 from chat_app.models.conversation import ConversationPublic
-from chat_app.services import chat, generation
+from chat_app.services import chat, generation, replies
 from chat_app.services.generation import ReplyStarted
 
 router = APIRouter(prefix="/api/v1", tags=["chat"])
@@ -177,4 +177,4 @@ async def follow_reply(
 @router.post("/conversations/{conversation_id}/stop", response_model=StopResult)
 async def stop_reply(conversation_id: str, user: CurrentUser) -> StopResult:
     await chat.get_conversation(user.id, conversation_id)  # 404 for ids that aren't the user's
-    return StopResult(stopped=await generation.stop_reply(user.id, conversation_id))
+    return StopResult(stopped=await replies.stop_reply(user.id, conversation_id))

@@ -1,4 +1,4 @@
-"""Server-sent events for replies: the same live reply the UI follows, as text/event-stream.
+"""Server-sent events for replies: ``replies.follow``, the UI's own feed, as text/event-stream.
 
 Events: ``start`` (ids), ``delta`` (``{"text", "offset"}``; the event id is the offset *after*
 the text, so a client reconnecting with ``Last-Event-ID`` resumes exactly there: no gap, no
@@ -13,7 +13,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from chat_app.models.message import MessagePublic, MessageStatus
-from chat_app.services import chat, generation
+from chat_app.services import replies
+from chat_app.services.live import Delta, Finished
 
 KEEPALIVE_SECONDS = 15.0
 
@@ -48,21 +49,14 @@ async def reply_events(
 ) -> AsyncIterator[str]:
     if start is not None:
         yield format_event("start", start)
-    reply = generation.live_reply_for(user_id, conversation_id)
-    if reply is not None and reply.message_id == message_id:
-        async for update in reply.follow(offset):
-            if update.text:
-                offset = update.offset + len(update.text)
-                yield format_event("delta", {"text": update.text, "offset": update.offset}, offset)
-            if update.finished:
-                break
-    # The database has the final word (and the text, if the reply ended before we looked).
-    message = await chat.get_message(user_id, message_id)
-    if len(message.content) > offset:
-        rest = message.content[offset:]
-        yield format_event("delta", {"text": rest, "offset": offset}, len(message.content))
-    for event in final_events(message):
-        yield event
+    async for event in replies.follow(user_id, conversation_id, message_id, offset=offset):
+        if isinstance(event, Delta):
+            end = event.offset + len(event.text)
+            yield format_event("delta", {"text": event.text, "offset": event.offset}, end)
+        elif isinstance(event, Finished):
+            for line in final_events(event.message):
+                yield line
+            return  # the auto-title that may follow is not part of this stream
 
 
 def final_events(message: MessagePublic) -> list[str]:

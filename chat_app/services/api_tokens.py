@@ -16,8 +16,8 @@ from chat_app.models.common import utcnow
 from chat_app.models.user import UserPublic
 from chat_app.repositories import api_tokens as tokens_repo
 from chat_app.repositories import users as users_repo
-from chat_app.services.chat import parse_id
 from chat_app.services.errors import InvalidInput, NotFound
+from chat_app.services.ids import parse_id
 from chat_app.services.text_rules import user_text
 
 TOKEN_PREFIX = "cat_"  # noqa: S105  (a label, not a secret)

@@ -24,7 +24,9 @@ from chat_app.models.message import MessagePublic
 from chat_app.providers import ModelInfo, get_provider
 from chat_app.repositories import conversations as conversations_repo
 from chat_app.repositories import messages as messages_repo
+from chat_app.services import replies
 from chat_app.services.errors import InvalidInput, NotFound
+from chat_app.services.ids import parse_id
 from chat_app.services.text_rules import storable, user_text
 
 PAGE_SIZE_MAX = 100
@@ -35,15 +37,6 @@ SEARCH_MAX_CHARS = 200
 class ConversationPage:
     items: list[ConversationPublic]
     next_cursor: str | None
-
-
-def parse_id(value: object, what: str = "Conversation") -> uuid.UUID:
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(str(value))
-    except (ValueError, TypeError, AttributeError):
-        raise NotFound(what) from None
 
 
 def _encode_cursor(updated_at: datetime, conversation_id: uuid.UUID) -> str:
@@ -143,14 +136,11 @@ async def update_conversation(
 
 
 async def delete_conversation(user_id: uuid.UUID, conversation_id: object) -> None:
-    # Imported here: generation imports this module for parse_id and NotFound.
-    from chat_app.services import generation
-
     cid = parse_id(conversation_id)
     async with session_scope() as session:
         if await conversations_repo.get(session, user_id, cid) is None:
             raise NotFound()
-    await generation.stop_reply(user_id, cid)
+    await replies.stop_reply(user_id, cid)
     async with session_scope() as session:
         if not await conversations_repo.delete(session, user_id, cid):
             raise NotFound()

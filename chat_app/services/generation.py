@@ -1,12 +1,13 @@
 """Generating replies: a server-side task per reply that outlives any browser tab.
 
 Flow: ``send_message`` stores the user's message and an empty assistant message marked
-"streaming", then starts ``_generate`` as an asyncio task owned by the process (not by the
-Reflex event that asked for it). The task streams from the provider into a ``LiveReply``
-(viewers follow it), saves the text so far at least every ``save_interval_seconds`` (so at most
-about a second of text is at risk if the process dies), and ends with one final write of text,
-status and usage. Replies a dead process left "streaming" become "interrupted" at the next start
-(see maintenance.py).
+"streaming", then starts ``_generate`` as an asyncio task in the process's reply registry
+(services/replies.py), not in the Reflex event that asked for it. The task streams from the
+provider into a ``LiveReply`` (viewers follow it through ``replies.follow``), saves the text so
+far at least every ``save_interval_seconds`` (so at most about a second of text is at risk if the
+process dies), and ends with one final write of text, status and usage, whose result it hands to
+the ``LiveReply``: no viewer reads the database when a reply ends. Replies a dead process left
+"streaming" become "interrupted" at the next start (see maintenance.py).
 
 Model output is untrusted: every piece is made storable before it enters the ``LiveReply``, and
 the reply is cut at ``max_reply_chars``. A reply must never stay "streaming" with nothing
@@ -22,6 +23,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import lru_cache
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,11 +42,12 @@ from chat_app.models.message import Message, MessagePublic, MessageStatus, Role
 from chat_app.providers import ChatTurn, ProviderError, StreamEnd, TextDelta, get_provider
 from chat_app.repositories import conversations as conversations_repo
 from chat_app.repositories import messages as messages_repo
-from chat_app.services import auth as auth_service
-from chat_app.services.chat import create_conversation, parse_id
+from chat_app.services.chat import create_conversation
 from chat_app.services.context import build_turns
 from chat_app.services.errors import Conflict, InvalidInput, NotFound, Refused
-from chat_app.services.live import LiveReply, LocalReplyBus
+from chat_app.services.ids import parse_id
+from chat_app.services.live import LiveReply
+from chat_app.services.replies import ReplyControl, UnsavedEnding, get_replies
 from chat_app.services.text_rules import (
     StorableStream,
     storable,
@@ -68,13 +71,11 @@ FINAL_SAVE_ATTEMPTS = 3
 STALE_MARGIN_SECONDS = 60
 FINAL_WRITE_FAILED = "The end of this reply could not be saved. The text saved before that is kept."
 
-_bus = LocalReplyBus()
-_tasks: dict[uuid.UUID, asyncio.Task[None]] = {}
-# Replies whose end could not be written at all (even the status-only write failed): their
-# rows still say "streaming" although nothing writes them. By message id; they block nothing
-# in this process, and every later send in their conversation retries the write.
-_unsaved_endings: dict[uuid.UUID, _UnsavedEnding] = {}
-_send_limits: dict[int, FailureThrottle] = {}
+
+@lru_cache
+def send_limiter(per_minute: int) -> FailureThrottle:
+    """The process's send budget (one per setting value: a changed setting starts afresh)."""
+    return FailureThrottle(per_minute, 60.0)
 
 
 def _check_send_rate(user_id: uuid.UUID) -> None:
@@ -82,19 +83,12 @@ def _check_send_rate(user_id: uuid.UUID) -> None:
     per_minute = get_settings().send_rate_per_minute
     if per_minute == 0:
         return
-    limiter = _send_limits.setdefault(per_minute, FailureThrottle(per_minute, 60.0))
-    wait = limiter.hit(str(user_id))
+    wait = send_limiter(per_minute).hit(str(user_id))
     if wait is not None:
         raise Refused(
             f"You are sending messages too quickly. Try again in {max(1, round(wait))} s.",
             retry_after=wait,
         )
-
-
-@dataclass(frozen=True)
-class _UnsavedEnding:
-    owner_id: uuid.UUID
-    conversation_id: uuid.UUID
 
 
 @dataclass(frozen=True)
@@ -104,30 +98,16 @@ class ReplyStarted:
     assistant_message: MessagePublic
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Job:
     reply: LiveReply
+    message: MessagePublic  # the assistant row as created ("streaming", no text yet)
+    control: ReplyControl
     model: str
     turns: list[ChatTurn]
     requested_at: float
     provisional_title: str | None  # set when this reply should trigger an auto-title
     first_user_text: str
-    stop_requested: bool = False
-    ending: bool = False  # generation is over; the final write must not be cancelled
-
-
-def reply_bus() -> LocalReplyBus:
-    return _bus
-
-
-def live_reply_for(user_id: uuid.UUID, conversation_id: object) -> LiveReply | None:
-    """The reply being generated in this conversation, if the user owns it."""
-    try:
-        cid = parse_id(conversation_id)
-    except NotFound:
-        return None
-    reply = _bus.get(cid)
-    return reply if reply is not None and reply.owner_id == user_id else None
 
 
 # ---- starting replies ---------------------------------------------------------------------
@@ -157,10 +137,14 @@ async def send_message(
             conversation.model = model
         user_message = await _add(session, user_id, conversation, Role.USER, content)
         job, started = await _prepare_reply(
-            session, user_id, conversation, [*history, user_message], requested_at
+            session,
+            user_id,
+            conversation,
+            [*history, user_message],
+            requested_at,
+            provisional_title=provisional_title,
+            first_user_text=content,
         )
-    job.provisional_title = provisional_title
-    job.first_user_text = content
     _launch(job)
     return ReplyStarted(started.conversation, _public(user_message), started.assistant_message)
 
@@ -218,54 +202,6 @@ async def edit_last_user_message(
     return ReplyStarted(started.conversation, _public(user_message), started.assistant_message)
 
 
-async def stop_reply(user_id: uuid.UUID, conversation_id: object) -> bool:
-    """Stop the reply being written in this conversation; the text so far is kept.
-
-    With no task here writing it, a row still marked "streaming" is a reply nothing will end
-    (its final write failed, or its process died): it is marked stopped, so Stop always ends
-    a reply.
-    """
-    reply = live_reply_for(user_id, conversation_id)
-    if reply is not None and not reply.finished:
-        task = _tasks.get(reply.conversation_id)
-        job = getattr(task, "job", None)
-        if task is None or job is None or job.ending:
-            return False  # being launched this very moment, or already ending by itself
-        job.stop_requested = True
-        task.cancel()
-        return True
-    try:
-        cid = parse_id(conversation_id)
-    except NotFound:
-        return False
-    async with session_scope() as session:
-        stopped = await messages_repo.stop_streaming_replies(session, user_id, cid)
-    if stopped:
-        log.info("stopped %d reply row(s) left streaming in conversation %s", stopped, cid)
-    return stopped > 0
-
-
-def live_owner_ids() -> set[uuid.UUID]:
-    """Whose replies are being written in this process right now."""
-    return {reply.owner_id for reply in _bus.all() if not reply.finished}
-
-
-async def stop_replies_of_inactive_users() -> int:
-    """End the replies of users who were disabled (or deleted) while one was being written.
-
-    Disabling happens elsewhere (the admin CLI, another process): the watchdog of the serving
-    process calls this every few seconds. The text so far is kept, as for Stop.
-    """
-    owners = live_owner_ids()
-    if not owners:
-        return 0
-    stopped = 0
-    for user_id in await auth_service.inactive_users(owners):
-        for reply in [r for r in _bus.all() if r.owner_id == user_id]:
-            stopped += await stop_reply(user_id, reply.conversation_id)
-    return stopped
-
-
 # ---- helpers for the entry points above ---------------------------------------------------
 
 
@@ -291,8 +227,7 @@ async def _owned_conversation(
 async def _refuse_if_streaming(
     session: AsyncSession, user_id: uuid.UUID, conversation_id: uuid.UUID
 ) -> None:
-    live = _bus.get(conversation_id)
-    if live is not None and not live.finished:
+    if get_replies().is_writing(conversation_id):
         raise Conflict(ALREADY_STREAMING)
     # A reply older than the time cap is dead whatever its row says (its final write failed):
     # without this, one failed write would block the conversation until the next restart.
@@ -315,9 +250,10 @@ async def _retry_unsaved_endings(
     forgotten only once its row is found no longer "streaming": if this transaction is rolled
     back, the next send tries again.
     """
+    unsaved = get_replies().unsaved_endings
     dead = [
         message_id
-        for message_id, ending in _unsaved_endings.items()
+        for message_id, ending in unsaved.items()
         if ending.conversation_id == conversation_id and ending.owner_id == user_id
     ]
     for message_id in dead:
@@ -335,7 +271,7 @@ async def _retry_unsaved_endings(
             log.warning("reply %s still could not be ended", message_id, exc_info=True)
             continue
         if not changed:
-            _unsaved_endings.pop(message_id, None)
+            unsaved.pop(message_id, None)
     return dead
 
 
@@ -385,6 +321,9 @@ async def _prepare_reply(
     conversation: Conversation,
     history: list[Message],
     requested_at: float,
+    *,
+    provisional_title: str | None = None,
+    first_user_text: str = "",
 ) -> tuple[_Job, ReplyStarted]:
     settings = get_settings()
     model = _resolved_model(conversation)
@@ -401,20 +340,21 @@ async def _prepare_reply(
     conversation.updated_at = utcnow()
     await session.flush()
     reply = LiveReply(owner_id=user_id, conversation_id=conversation.id, message_id=assistant.id)
-    if not _bus.open(reply):
+    if not get_replies().bus.open(reply):
         raise Conflict(ALREADY_STREAMING)
+    message = _public(assistant)
     job = _Job(
         reply=reply,
+        message=message,
+        control=ReplyControl(),
         model=model,
         turns=turns,
         requested_at=requested_at,
-        provisional_title=None,
-        first_user_text="",
+        provisional_title=provisional_title,
+        first_user_text=first_user_text,
     )
     started = ReplyStarted(
-        ConversationPublic.model_validate(conversation, from_attributes=True),
-        None,
-        _public(assistant),
+        ConversationPublic.model_validate(conversation, from_attributes=True), None, message
     )
     return job, started
 
@@ -424,9 +364,7 @@ def _public(message: Message) -> MessagePublic:
 
 
 def _launch(job: _Job) -> None:
-    task = asyncio.create_task(_generate(job), name=f"reply-{job.reply.message_id}")
-    task.job = job  # type: ignore[attr-defined]
-    _tasks[job.reply.conversation_id] = task
+    get_replies().start(job.reply, job.control, _generate(job))
 
 
 # ---- the generation task ------------------------------------------------------------------
@@ -444,6 +382,7 @@ async def _generate(job: _Job) -> None:
     usage: StreamEnd | None = None
     capped = False
     last_save = time.monotonic()
+    saved_chars = 0  # how much of the text the row holds (what a failed final write leaves)
     try:
         async with asyncio.timeout(settings.max_reply_seconds):
             stream = get_provider().stream_chat(
@@ -459,7 +398,8 @@ async def _generate(job: _Job) -> None:
                             break
                         if time.monotonic() - last_save >= settings.save_interval_seconds:
                             last_save = time.monotonic()
-                            await _save_progress(job)
+                            if await _save_progress(job):
+                                saved_chars = reply.length
                     else:
                         usage = event
             finally:
@@ -477,7 +417,7 @@ async def _generate(job: _Job) -> None:
     except asyncio.CancelledError:
         # Stopped by a user, or the process is shutting down (then the next start would mark
         # it interrupted anyway; saying so now keeps the record honest).
-        status = MessageStatus.STOPPED if job.stop_requested else MessageStatus.INTERRUPTED
+        status = MessageStatus.STOPPED if job.control.stop_requested else MessageStatus.INTERRUPTED
     except ProviderError as exc:
         status = MessageStatus.ERROR
         # Provider-supplied words can be part of the message (a 400's reason): storable too.
@@ -489,16 +429,14 @@ async def _generate(job: _Job) -> None:
         log.exception("reply %s failed", reply.message_id)
     if not _append_capped(reply, incoming.flush()) and status == MessageStatus.COMPLETE:
         status, error_detail = MessageStatus.STOPPED, _size_cap_reached()
-    job.ending = True
+    job.control.ending = True
     try:
-        await _finish(job, status, error_detail, ttft_ms, usage)
+        await _finish(job, status, error_detail, ttft_ms, usage, saved_chars)
     finally:
         # Followers must learn the reply ended whatever happened above.
         if not reply.finished:
-            reply.finish(status, error_detail)
-        _bus.release(reply)
-        if _tasks.get(reply.conversation_id) is asyncio.current_task():
-            del _tasks[reply.conversation_id]
+            reply.finish(_final_message(job, content=reply.text(), status=status), None)
+        get_replies().done(reply)
 
 
 def _size_cap_reached() -> str:
@@ -525,13 +463,20 @@ async def _save(job: _Job, **values: object) -> bool:
         )
 
 
-async def _save_progress(job: _Job) -> None:
+async def _save_progress(job: _Job) -> bool:
     """A periodic save that fails costs nothing yet: the reply goes on, the next save (or the
-    final write, which retries) carries the text."""
+    final write, which retries) carries the text. True when the text was saved."""
     try:
         await _save(job, content=job.reply.text())
     except Exception:
         log.warning("progress save of reply %s failed", job.reply.message_id, exc_info=True)
+        return False
+    return True
+
+
+def _final_message(job: _Job, **values: object) -> MessagePublic:
+    """The reply as its final write leaves the row (built here: no follower reads it back)."""
+    return job.message.model_copy(update=values)
 
 
 async def _finish(
@@ -540,6 +485,7 @@ async def _finish(
     error_detail: str | None,
     ttft_ms: int | None,
     usage: StreamEnd | None,
+    saved_chars: int,
 ) -> None:
     reply = job.reply
     final: dict[str, object] = {
@@ -550,21 +496,38 @@ async def _finish(
         "prompt_tokens": usage.prompt_tokens if usage else None,
         "completion_tokens": usage.completion_tokens if usage else None,
     }
-    if not await _write_final(job, final):
+    if await _write_final(job, final):
+        message = _final_message(job, **final)
+    else:
         # The row keeps the text of the last progress save; it must not keep "streaming".
         status, error_detail = MessageStatus.INTERRUPTED, FINAL_WRITE_FAILED
         await _write_ending_only(job, status, error_detail)
-    try:
-        async with session_scope() as session:
-            await conversations_repo.touch(session, reply.owner_id, reply.conversation_id)
-    except Exception:
-        log.warning("could not touch conversation %s", reply.conversation_id, exc_info=True)
-    reply.finish(status, error_detail)
+        message = _final_message(
+            job, content=reply.text()[:saved_chars], status=status, error_detail=error_detail
+        )
+    reply.finish(message, await _touched_conversation(job))
     if job.provisional_title and status == MessageStatus.COMPLETE and reply.text().strip():
         try:
             await _retitle(job, job.provisional_title)
         except Exception:
             log.warning("auto-title of reply %s failed", reply.message_id, exc_info=True)
+
+
+async def _touched_conversation(job: _Job) -> ConversationPublic | None:
+    """Mark the conversation active; read back in the same transaction for the followers."""
+    reply = job.reply
+    try:
+        async with session_scope() as session:
+            await conversations_repo.touch(session, reply.owner_id, reply.conversation_id)
+            row = await conversations_repo.get(session, reply.owner_id, reply.conversation_id)
+            return (
+                None
+                if row is None
+                else ConversationPublic.model_validate(row, from_attributes=True)
+            )
+    except Exception:
+        log.warning("could not touch conversation %s", reply.conversation_id, exc_info=True)
+        return None
 
 
 async def _write_final(job: _Job, final: dict[str, object]) -> bool:
@@ -600,7 +563,9 @@ async def _write_ending_only(job: _Job, status: str, error_detail: str) -> None:
             reply.message_id,
             exc_info=True,
         )
-        _unsaved_endings[reply.message_id] = _UnsavedEnding(reply.owner_id, reply.conversation_id)
+        get_replies().unsaved_endings[reply.message_id] = UnsavedEnding(
+            reply.owner_id, reply.conversation_id
+        )
 
 
 async def _retitle(job: _Job, provisional_title: str) -> None:

@@ -3,31 +3,55 @@
 A reply belongs to its conversation, not to a browser tab. The generation task appends to a
 ``LiveReply``; any number of viewers (tabs, API streams) follow it from an offset, so a viewer
 that arrives late, reloads, or reconnects gets the text so far and then the continuation, with no
-gap and no duplicate.
+gap and no duplicate. What a follower receives is a ``ReplyEvent``: ``Delta`` (new text at an
+offset), ``Finished`` (the final message, as stored, once) and ``Titled`` (the auto-title, which
+comes after the text).
 
-``LocalReplyBus`` keeps replies in this process. When several workers serve the app, a bus backed
-by Redis (a stream per reply, read from an offset) can implement the same two methods, ``open``
-and ``get``, and the same ``follow`` contract.
+Where the replies live is the ``ReplyBus``'s business. ``LocalReplyBus`` keeps them in this
+process (the embedded default); a bus shared by several processes (Redis) implements the same
+Protocol, and nothing above services/replies.py notices the difference.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
+from typing import Protocol
+
+from chat_app.models.conversation import ConversationPublic
+from chat_app.models.message import MessagePublic, MessageStatus
 
 
 @dataclass(frozen=True)
-class ReplyUpdate:
-    """What a follower receives: new text from ``offset``, and the state after it."""
+class Delta:
+    """New text: ``text`` starts at code-point ``offset`` of the reply."""
 
     offset: int
     text: str
-    finished: bool
-    status: str
-    error_detail: str | None
-    title: str | None
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The reply ended: ``message`` is what the database holds for it.
+
+    ``conversation`` is the conversation as it was when the reply ended (its activity time
+    moved); None when it could not be read then (deleted meanwhile, or the database failed).
+    """
+
+    message: MessagePublic
+    conversation: ConversationPublic | None
+
+
+@dataclass(frozen=True)
+class Titled:
+    """The conversation got its auto-title (after the reply's text)."""
+
+    title: str
+
+
+ReplyEvent = Delta | Finished | Titled
 
 
 class LiveReply:
@@ -40,10 +64,8 @@ class LiveReply:
         self._parts: list[str] = []
         self._length = 0
         self._joined_cache = ""
-        self.status = "streaming"
-        self.error_detail: str | None = None
+        self._final: Finished | None = None
         self.title: str | None = None
-        self.finished = False  # the text is final
         self.closed = False  # nothing more will happen (title generated, bus entry released)
         self._changed = asyncio.Event()
 
@@ -56,10 +78,9 @@ class LiveReply:
         self._length += len(text)
         self._notify()
 
-    def finish(self, status: str, error_detail: str | None = None) -> None:
-        self.status = status
-        self.error_detail = error_detail
-        self.finished = True
+    def finish(self, message: MessagePublic, conversation: ConversationPublic | None) -> None:
+        """The text is final; ``message`` is the reply as stored (followers need no read)."""
+        self._final = Finished(message, conversation)
         self._notify()
 
     def set_title(self, title: str) -> None:
@@ -78,6 +99,18 @@ class LiveReply:
     # ---- reader side ----------------------------------------------------------------------
 
     @property
+    def finished(self) -> bool:
+        return self._final is not None
+
+    @property
+    def status(self) -> str:
+        return self._final.message.status if self._final else MessageStatus.STREAMING.value
+
+    @property
+    def error_detail(self) -> str | None:
+        return self._final.message.error_detail if self._final else None
+
+    @property
     def length(self) -> int:
         return self._length
 
@@ -87,44 +120,54 @@ class LiveReply:
             self._parts = [self._joined_cache] if self._joined_cache else []
         return self._joined_cache
 
-    def text_since(self, offset: int) -> str:
-        return self.text()[offset:]
-
-    def snapshot(self, offset: int = 0) -> ReplyUpdate:
-        return ReplyUpdate(
-            offset=offset,
-            text=self.text_since(offset),
-            finished=self.finished,
-            status=self.status,
-            error_detail=self.error_detail,
-            title=self.title,
-        )
-
     async def follow(
         self, offset: int = 0, *, min_interval: float = 0.0
-    ) -> AsyncIterator[ReplyUpdate]:
-        """Updates from ``offset`` until the reply is closed.
+    ) -> AsyncGenerator[ReplyEvent, None]:
+        """Events from ``offset`` until the reply is closed: deltas, then Finished, then Titled.
 
         ``min_interval`` coalesces: a follower that renders 15 times a second passes 1/15 and
-        gets one update carrying all the text that arrived in between.
+        gets one delta carrying all the text that arrived in between.
         """
-        title_seen: str | None = None
-        finished_seen = False
+        finished_sent = False
+        title_sent: str | None = None
         loop = asyncio.get_running_loop()
         while True:
             changed = self._changed
-            if self._length > offset or self.finished != finished_seen or self.title != title_seen:
-                update = self.snapshot(offset)
+            if self._length > offset:
+                delta = Delta(offset, self.text()[offset:])
                 offset = self._length
-                finished_seen, title_seen = update.finished, update.title
                 started = loop.time()
-                yield update
-                if min_interval and not self.closed:
+                yield delta
+                if min_interval and not self.finished:
                     await asyncio.sleep(max(0.0, min_interval - (loop.time() - started)))
+                continue
+            if self._final is not None and not finished_sent:
+                finished_sent = True
+                yield self._final
+                continue
+            if self.title is not None and self.title != title_sent:
+                title_sent = self.title
+                yield Titled(self.title)
                 continue
             if self.closed:
                 return
             await changed.wait()
+
+
+class ReplyBus(Protocol):
+    """Where the replies being written live, by conversation (one at a time in each)."""
+
+    def open(self, reply: LiveReply) -> bool:
+        """Register a reply about to be written; False when its conversation has one already."""
+        ...
+
+    def get(self, conversation_id: uuid.UUID) -> LiveReply | None: ...
+
+    def all(self) -> list[LiveReply]: ...
+
+    def release(self, reply: LiveReply) -> None:
+        """Nothing more will happen to the reply: close it and forget it."""
+        ...
 
 
 class LocalReplyBus:

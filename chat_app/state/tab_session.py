@@ -32,7 +32,7 @@ from reflex_base.event import Event
 
 from chat_app.core.session_cookie import read_session_cookie
 from chat_app.services import auth as auth_service
-from chat_app.services import generation
+from chat_app.services import replies
 from chat_app.state.browser import SESSION_EXPIRED_PATH, full_page_load
 
 if TYPE_CHECKING:
@@ -116,7 +116,7 @@ class TabSessionBinding(Middleware):
 
     async def check_once(self, app: App) -> list[str]:
         """Stop disabled users' replies; end the tabs whose session ended. Their client tokens."""
-        await generation.stop_replies_of_inactive_users()
+        await replies.stop_replies_of_inactive_users()
         namespace = app.event_namespace
         connected = namespace.token_to_sid if namespace is not None else {}
         for client_token in [t for t in self._signed_in if t not in connected]:

@@ -28,7 +28,7 @@ import pytest
 from pydantic import BaseModel
 
 from chat_app.models.message import MessageStatus
-from chat_app.services import auth, chat, generation
+from chat_app.services import auth, chat, generation, replies
 from tests.conftest import unique_email
 from tests.security.harness import _params
 from tests.security.harness import api_routes as _api_routes
@@ -322,7 +322,7 @@ async def test_free_text_keeps_the_text_with_a_replacement_character(caller, cli
         )
         assert sent.status_code == 200, (label, sent.text)
         assert sent.json()["user_message"]["content"] == f"say {replaced(value)} ok", label
-        await generation.stop_reply(user_id, conversation["id"])
+        await replies.stop_reply(user_id, conversation["id"])
 
         token = await _request(client, "POST", "/api/v1/tokens", headers, {"name": f"n{value}"})
         assert token.status_code == 201, (label, token.text)

@@ -40,7 +40,7 @@ import chat_app
 from chat_app.api.app import create_api
 from chat_app.core.session_cookie import SESSION_COOKIE
 from chat_app.models.common import utcnow
-from chat_app.services import api_tokens, auth, generation, transfer
+from chat_app.services import api_tokens, auth, generation, replies, transfer
 from chat_app.services import chat as chat_service
 from chat_app.services.errors import NotFound
 from chat_app.state.auth import AuthState
@@ -490,12 +490,12 @@ class World:
         }
 
     def reply_is_live(self) -> bool:
-        reply = generation.live_reply_for(self.a.user_id, self.live_conversation)
+        reply = replies.live_reply(self.a.user_id, self.live_conversation)
         return reply is not None and not reply.finished
 
     async def live_reply_problem(self) -> str | None:
         """None while A's reply is still being written, or if it ended normally."""
-        reply = generation.reply_bus().get(uuid.UUID(self.live_conversation))
+        reply = replies.get_replies().bus.get(uuid.UUID(self.live_conversation))
         if reply is not None and str(reply.message_id) == self.live_reply:
             if not reply.finished or reply.status == "complete":
                 return None
@@ -558,7 +558,7 @@ async def build_world(fake: FakeOpenAI, client: httpx.AsyncClient) -> World:
     second = await generation.send_message(a.user_id, live.id, f"Alice asks live {tag}")
 
     def has_text() -> bool:
-        reply = generation.live_reply_for(a.user_id, live.id)
+        reply = replies.live_reply(a.user_id, live.id)
         return reply is not None and reply.length >= len(LIVE_TEXT)
 
     await wait_until(has_text, interval=0.005)

@@ -21,7 +21,7 @@ from reflex_base.utils import format
 
 from chat_app.chat_app import app
 from chat_app.models.message import MessageStatus, Role
-from chat_app.services import chat, generation
+from chat_app.services import chat, generation, replies
 from chat_app.state.composer import ComposerState
 from chat_app.state.conversation import ConversationState
 from chat_app.state.sidebar import SidebarState
@@ -158,7 +158,7 @@ async def test_every_text_taking_handler_keeps_the_tab_sendable(db, fake, monkey
                 if (problem := sendable_problem(tab, result)) is not None:
                     problems.append(f"{what}: the tab cannot be sent: {problem}"[:300])
             # A reply still being written would refuse the next send before it saw the text.
-            await generation.stop_reply(account.user_id, cid)
+            await replies.stop_reply(account.user_id, cid)
     assert driven > 50
     assert problems == []
 
@@ -193,7 +193,7 @@ async def test_send_search_rename_and_system_prompt_keep_the_text(db, fake, monk
         messages = await chat.list_messages(account.user_id, cid)
         users = [m.content for m in messages if m.role == Role.USER]
         assert users[-1] == f"say {replaced(value)}", label
-        await generation.stop_reply(account.user_id, cid)
+        await replies.stop_reply(account.user_id, cid)
 
 
 def test_the_middleware_is_what_cleans_payloads():

@@ -74,13 +74,9 @@ async def wait_until(
 
 async def cancel_reply_tasks() -> None:
     """End every reply task a test left running, inside that test's event loop."""
-    from chat_app.services import generation
+    from chat_app.services.replies import get_replies
 
-    tasks = [t for t in list(generation._tasks.values()) if not t.done()]
-    for task in tasks:
-        task.cancel()
-    if tasks:
-        await asyncio.gather(*tasks, return_exceptions=True)
+    await get_replies().cancel_all()
 
 
 @pytest.fixture

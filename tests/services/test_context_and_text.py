@@ -1,6 +1,5 @@
 from chat_app.models.message import Message, MessageStatus
 from chat_app.services.context import build_turns, estimate_tokens
-from chat_app.services.live import LiveReply
 from chat_app.services.text_rules import StorableStream, storable, title_from_text
 
 
@@ -76,31 +75,3 @@ def test_fallback_titles():
     assert title_from_text("  hello   world ") == "hello world"
     assert title_from_text("one two three four five six seven") == "one two three four five six…"
     assert len(title_from_text("x" * 500)) == 60
-
-
-async def test_followers_get_every_character_once_in_order():
-    import asyncio
-    import uuid
-
-    reply = LiveReply(owner_id=uuid.uuid4(), conversation_id=uuid.uuid4(), message_id=uuid.uuid4())
-    received: list[str] = []
-
-    async def follow(offset: int) -> str:
-        text = ""
-        async for update in reply.follow(offset, min_interval=0.001):
-            assert update.offset == offset + len(text)
-            text += update.text
-        return text
-
-    early = asyncio.create_task(follow(0))
-    for i in range(50):
-        reply.append(f"{i},")
-        if i == 25:
-            late = asyncio.create_task(follow(reply.length))  # joins mid-way
-            snapshot = reply.text()
-        await asyncio.sleep(0)
-    reply.finish("complete")
-    reply.close()
-    received.append(await early)
-    assert received[0] == "".join(f"{i}," for i in range(50))
-    assert snapshot + await late == received[0]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 
 from chat_app.models.message import MessageStatus
-from chat_app.services import auth, chat, generation
+from chat_app.services import auth, chat, generation, replies
 from tests.conftest import unique_email
 from tests.services.conftest import wait_until
 
@@ -59,25 +59,25 @@ async def test_disabling_a_user_ends_their_replies_and_no_one_elses(fake, db: st
     a = await generation.send_message(alice, None, "long answer please")
     a2 = await generation.send_message(alice, None, "another long one")
     b = await generation.send_message(bob, None, "long answer please")
-    reply = generation.live_reply_for(alice, a.conversation.id)
+    reply = replies.live_reply(alice, a.conversation.id)
     assert reply is not None
     await wait_until(lambda: reply.length > 5)
 
     # (Replies other tests left behind, whose owners are gone, may be stopped here too.)
-    await generation.stop_replies_of_inactive_users()
-    assert {alice, bob} <= generation.live_owner_ids()  # nobody is disabled yet
+    await replies.stop_replies_of_inactive_users()
+    assert {alice, bob} <= replies.live_owner_ids()  # nobody is disabled yet
 
     await auth.admin_set_active(alice_email, False)
-    assert await generation.stop_replies_of_inactive_users() >= 2
+    assert await replies.stop_replies_of_inactive_users() >= 2
 
     for started in (a, a2):
         cid = started.conversation.id
-        await wait_until(lambda cid=cid: generation.live_reply_for(alice, cid) is None)
+        await wait_until(lambda cid=cid: replies.live_reply(alice, cid) is None)
         [_, final] = await chat.list_messages(alice, cid)
         assert final.status == MessageStatus.STOPPED
     [_, first] = await chat.list_messages(alice, a.conversation.id)
     assert first.content.startswith("tok")  # the text so far is kept
-    live = generation.live_reply_for(bob, b.conversation.id)
+    live = replies.live_reply(bob, b.conversation.id)
     assert live is not None and not live.finished  # Bob's reply goes on
-    assert alice not in generation.live_owner_ids() and bob in generation.live_owner_ids()
-    await generation.stop_reply(bob, b.conversation.id)
+    assert alice not in replies.live_owner_ids() and bob in replies.live_owner_ids()
+    await replies.stop_reply(bob, b.conversation.id)

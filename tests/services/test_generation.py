@@ -11,8 +11,9 @@ from chat_app.core.db import session_scope
 from chat_app.core.settings import get_settings
 from chat_app.models.message import MessageStatus
 from chat_app.repositories import messages as messages_repo
-from chat_app.services import chat, generation
+from chat_app.services import chat, generation, replies
 from chat_app.services.errors import Conflict, InvalidInput, NotFound
+from chat_app.services.live import Delta, Finished
 from chat_app.services.maintenance import recover_interrupted_replies
 from tests.services.conftest import wait_until
 
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.usefixtures("settle")
 
 
 async def finished_reply(user_id, conversation_id):
-    reply = generation.live_reply_for(user_id, conversation_id)
+    reply = replies.live_reply(user_id, conversation_id)
     if reply is not None:
         async for _ in reply.follow(0):
             pass
@@ -38,13 +39,17 @@ async def test_reply_streams_saves_and_completes(fake, user_id):
     assert started.assistant_message.status == MessageStatus.STREAMING
     assert started.conversation.title == "Hello there"
 
-    reply = generation.live_reply_for(user_id, started.conversation.id)
-    assert reply is not None
     seen = ""
-    async for update in reply.follow(0):
-        assert update.offset == len(seen)  # no gap, no duplicate
-        seen += update.text
+    ends = []
+    cid, mid = started.conversation.id, started.assistant_message.id
+    async for event in replies.follow(user_id, cid, mid):
+        if isinstance(event, Delta):
+            assert not ends and event.offset == len(seen)  # no gap, no duplicate
+            seen += event.text
+        elif isinstance(event, Finished):
+            ends.append(event.message)
     final = await stored_reply(user_id, started.conversation.id)
+    assert ends == [final]  # followers get the final row without reading it
     assert final.content == seen == "".join(f"tok{i} " for i in range(12))
     assert final.status == MessageStatus.COMPLETE
     assert final.completion_tokens == 12 and final.prompt_tokens is not None
@@ -73,13 +78,13 @@ async def test_stop_keeps_the_partial_text(fake, user_id):
     fake.configure(reply_tokens=200, tokens_per_second=50)
     started = await generation.send_message(user_id, None, "Long answer please")
     cid = started.conversation.id
-    reply = generation.live_reply_for(user_id, cid)
+    reply = replies.live_reply(user_id, cid)
     await wait_until(lambda: reply.length > 10)
-    assert await generation.stop_reply(user_id, cid)
+    assert await replies.stop_reply(user_id, cid)
     final = await finished_reply(user_id, cid)
     assert final.status == MessageStatus.STOPPED
     assert 0 < final.content.count("tok") < 200
-    assert not await generation.stop_reply(user_id, cid)  # nothing left to stop
+    assert not await replies.stop_reply(user_id, cid)  # nothing left to stop
 
 
 async def test_one_reply_at_a_time_per_conversation(fake, user_id):
@@ -95,7 +100,7 @@ async def test_one_reply_at_a_time_per_conversation(fake, user_id):
     # Other conversations are not blocked.
     other = await generation.send_message(user_id, None, "elsewhere")
     assert other.conversation.id != cid
-    await generation.stop_reply(user_id, cid)
+    await replies.stop_reply(user_id, cid)
 
 
 async def test_interrupted_replies_are_recovered_with_their_text(fake, user_id):
@@ -281,8 +286,8 @@ async def test_another_users_conversation_is_not_found(fake, user_id, other_user
     fake.configure(reply_tokens=50, tokens_per_second=50)
     started = await generation.send_message(user_id, None, "mine")
     cid = started.conversation.id
-    assert generation.live_reply_for(other_user_id, cid) is None
-    assert not await generation.stop_reply(other_user_id, cid)
+    assert replies.live_reply(other_user_id, cid) is None
+    assert not await replies.stop_reply(other_user_id, cid)
     for call in (
         generation.send_message(other_user_id, cid, "hijack"),
         generation.regenerate_last(other_user_id, cid),
@@ -297,7 +302,7 @@ async def test_another_users_conversation_is_not_found(fake, user_id, other_user
     for garbage in ("not-a-uuid", "", "../../etc", None, 12):
         with pytest.raises(NotFound):
             await chat.get_conversation(user_id, garbage)
-    await generation.stop_reply(user_id, cid)
+    await replies.stop_reply(user_id, cid)
     final = await finished_reply(user_id, cid)
     assert final.status == MessageStatus.STOPPED
     assert (await chat.get_conversation(user_id, cid)).title == "mine"
@@ -308,7 +313,7 @@ async def test_delete_conversation_stops_its_reply(fake, user_id):
     started = await generation.send_message(user_id, None, "doomed")
     cid = started.conversation.id
     await chat.delete_conversation(user_id, cid)
-    await wait_until(lambda: generation.live_reply_for(user_id, cid) is None)
+    await wait_until(lambda: replies.live_reply(user_id, cid) is None)
     with pytest.raises(NotFound):
         await chat.get_conversation(user_id, cid)
 

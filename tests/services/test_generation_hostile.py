@@ -15,8 +15,9 @@ from chat_app.core.db import session_scope
 from chat_app.core.settings import get_settings
 from chat_app.models.message import MessageStatus
 from chat_app.repositories import messages as messages_repo
-from chat_app.services import chat, generation
+from chat_app.services import chat, generation, replies
 from chat_app.services.errors import Conflict
+from chat_app.services.live import Delta, Finished
 from tests.services.conftest import wait_until
 from tests.support.fake_openai import MALFORMED_EVENTS
 
@@ -27,7 +28,7 @@ REPLACEMENT = "\ufffd"
 
 
 async def finished_reply(user_id, conversation_id):
-    reply = generation.live_reply_for(user_id, conversation_id)
+    reply = replies.live_reply(user_id, conversation_id)
     if reply is not None:
         async for _ in reply.follow(0):
             pass
@@ -76,9 +77,9 @@ async def test_unstorable_characters_are_replaced_and_the_reply_is_kept(
     fake.configure(reply_text=reply_text, chunk_chars=chunk_chars)
     started = await generation.send_message(user_id, None, "say something odd")
     cid = started.conversation.id
-    reply = generation.live_reply_for(user_id, cid)
+    reply = replies.live_reply(user_id, cid)
     assert reply is not None
-    seen = "".join([update.text async for update in reply.follow(0)])
+    seen = "".join([e.text async for e in reply.follow(0) if isinstance(e, Delta)])
 
     final = await finished_reply(user_id, cid)
     assert (final.content, final.status) == (stored, MessageStatus.COMPLETE)
@@ -142,9 +143,9 @@ async def test_stop_ends_a_reply_after_hostile_output(fake, user_id, config):
     fake.configure(tokens_per_second=40, inject_after_tokens=1, **config)
     started = await generation.send_message(user_id, None, "go on")
     cid = started.conversation.id
-    reply = generation.live_reply_for(user_id, cid)
+    reply = replies.live_reply(user_id, cid)
     await wait_until(lambda: reply.length > 8)
-    assert await generation.stop_reply(user_id, cid)
+    assert await replies.stop_reply(user_id, cid)
     final = await finished_reply(user_id, cid)
     assert final.status == MessageStatus.STOPPED
     assert final.content and final.content == reply.text()
@@ -258,13 +259,16 @@ async def test_a_failed_final_write_falls_back_to_a_status_only_write(fake, user
     fake.configure(reply_tokens=40, tokens_per_second=100)  # ~0.4 s: a progress save happens
     started = await generation.send_message(user_id, None, "hello")
     cid = started.conversation.id
-    reply = generation.live_reply_for(user_id, cid)
+    reply = replies.live_reply(user_id, cid)
     final = await finished_reply(user_id, cid)
 
     assert final.status == MessageStatus.INTERRUPTED
     assert final.error_detail == generation.FINAL_WRITE_FAILED
     assert final.content and reply.text().startswith(final.content)  # the last saved text
     assert reply.status == MessageStatus.INTERRUPTED  # followers were told the same
+    # ... down to the row itself: what they commit is the text the database kept.
+    ends = [e async for e in reply.follow(0) if isinstance(e, Finished)]
+    assert [e.message for e in ends] == [final]
     broken_writes["final"] = False
     await assert_conversation_usable(fake, user_id, cid)
 
@@ -298,7 +302,7 @@ async def test_when_no_write_works_the_conversation_is_not_blocked_here(
     ]
     assert (messages[1].id, messages[1].error_detail) == (dead.id, generation.FINAL_WRITE_FAILED)
     await assert_conversation_usable(fake, user_id, cid)
-    assert not generation._unsaved_endings
+    assert not replies.get_replies().unsaved_endings
 
 
 # ---- Stop with nothing writing the reply here ------------------------------------------------
@@ -324,19 +328,19 @@ async def test_stop_ends_a_row_left_streaming_with_no_task_here(fake, user_id):
     with pytest.raises(Conflict):
         await generation.send_message(user_id, cid, "hello?")
 
-    assert await generation.stop_reply(user_id, cid)
+    assert await replies.stop_reply(user_id, cid)
     final = (await chat.list_messages(user_id, cid))[-1]
     assert (final.content, final.status) == ("half a rep", MessageStatus.STOPPED)
-    assert not await generation.stop_reply(user_id, cid)  # nothing left to stop
+    assert not await replies.stop_reply(user_id, cid)  # nothing left to stop
     await assert_conversation_usable(fake, user_id, cid)
 
 
 async def test_stop_of_a_dead_row_is_owner_scoped(fake, user_id, other_user_id):
     cid, _ = await _dead_streaming_row(user_id)
-    assert not await generation.stop_reply(other_user_id, cid)
+    assert not await replies.stop_reply(other_user_id, cid)
     assert (await chat.list_messages(user_id, cid))[-1].status == MessageStatus.STREAMING
     for garbage in ("not-a-uuid", "", None, 12):
-        assert not await generation.stop_reply(user_id, garbage)
+        assert not await replies.stop_reply(user_id, garbage)
 
 
 async def test_unstorable_model_ids_are_not_offered(fake, user_id):

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
 from chat_app.core.settings import get_settings
 from chat_app.providers import OpenAIProvider, get_provider, reset_provider_cache
-from chat_app.services import generation
+from chat_app.services.replies import get_replies
 from tests.support.fake_openai import FakeOpenAI, start_fake_openai
 
 
@@ -33,10 +32,7 @@ async def model(
     get_settings.cache_clear()
     reset_provider_cache()
     yield fake_server
-    tasks = [t for t in generation._tasks.values() if not t.done()]
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    await get_replies().cancel_all()
     provider = get_provider()
     if isinstance(provider, OpenAIProvider):
         await provider.aclose()  # its connection pool belongs to this test's loop

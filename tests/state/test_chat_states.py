@@ -3,13 +3,14 @@ against a real database and the fake OpenAI server.
 
 One ``Tab`` is one browser tab: a root ``State`` whose router carries the session cookie and the
 page URL, with the sidebar, conversation, stream and composer substates taken from it. The
-background watcher (``StreamState.follow``) cannot be called this way; what it relies on is
-tested here, and the browser suite watches it stream.
+background watcher (``StreamState.follow``) runs here as a plain call (``async with self`` is a
+no-op outside Reflex's event loop); the browser suite watches it stream for real.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import Callable
@@ -23,7 +24,7 @@ from reflex_base.event import EventSpec
 
 from chat_app.core.session_cookie import SESSION_COOKIE
 from chat_app.models.message import MessagePublic
-from chat_app.services import auth, generation
+from chat_app.services import auth, generation, replies
 from chat_app.services import chat as chat_service
 from chat_app.services.errors import NotFound
 from chat_app.state import conversation as conversation_state
@@ -124,7 +125,7 @@ async def wait_until(condition: Callable[[], object], timeout: float = 10.0) -> 
 
 async def finished(user_id: uuid.UUID, cid: str) -> None:
     """Wait until the conversation's reply is no longer live (title included)."""
-    await wait_until(lambda: generation.live_reply_for(user_id, cid) is None)
+    await wait_until(lambda: replies.live_reply(user_id, cid) is None)
 
 
 async def messages(user_id: uuid.UUID, cid: str) -> list[MessagePublic]:
@@ -162,6 +163,65 @@ async def test_send_on_new_chat_creates_it_and_follows_the_reply(model: FakeOpen
     stored = await messages(user_id, cid)
     assert [(m.role, m.status) for m in stored] == [("user", "complete"), ("assistant", "complete")]
     assert (await chat_service.get_conversation(user_id, cid)).model == "fake-small"
+
+
+def live_calls(events: list[Any]) -> list[str]:
+    """The live-store scripts a watcher sent, as the JavaScript the browser runs."""
+    return [{k._js_expr: v._decode() for k, v in e.args}["javascript_code"] for e in events]
+
+
+def replay(calls: list[str], reply_id: str) -> str:
+    """The text the browser's live store holds just before ``clear``, checking every offset."""
+    text = ""
+    for code in calls[:-1]:
+        name, _, args = code.removeprefix("window.__chatLive?.").partition("(")
+        values = json.loads(f"[{args.removesuffix(')')}]")
+        assert values[0] == reply_id
+        if name == "reset":
+            text = values[1]
+        else:
+            assert values[1] == len(text), "a gap or a duplicate"
+            text += values[2]
+    return text
+
+
+async def watch(tab: Tab) -> list[Any]:
+    """Run the tab's background watcher to its end, the way Reflex would (as a plain call)."""
+    handler = StreamState.event_handlers["follow"].fn
+    return [event async for event in handler(tab.stream)]
+
+
+@pytest.mark.parametrize("joins", ["sender", "second tab mid-reply"])
+async def test_the_watcher_translates_the_reply_into_live_events_then_commits_it_once(
+    model: FakeOpenAI, joins: str
+) -> None:
+    user_id, token = await user_token()
+    model.configure(tokens_per_second=100, reply_tokens=60)
+    tab = await new_chat_tab(token)
+    await tab.composer.send({"message": "Hello there"})
+    cid, reply_id = tab.conversation.cid, tab.stream.reply_id
+    if joins == "second tab mid-reply":
+        live = replies.live_reply(user_id, cid)
+        assert live is not None
+        await wait_until(lambda: live.length > 20)
+        tab = new_tab(token)
+        await tab.open(cid)  # a reload or a second tab: the reply is still being written
+        assert handler_name(tab.resumed) == "follow" and tab.stream.reply_id == reply_id
+
+    calls = live_calls(await watch(tab))
+
+    stored = (await messages(user_id, cid))[-1]
+    assert stored.status == "complete" and str(stored.id) == reply_id
+    # The whole text so far once, then only new text at its exact offset, then forget it.
+    names = [code.removeprefix("window.__chatLive?.").partition("(")[0] for code in calls]
+    assert names[0] == "reset" and names[-1] == "clear" and set(names[1:-1]) <= {"append"}
+    assert replay(calls, reply_id) == stored.content
+    # Committed once, as stored; the stream is over and the sidebar has the auto-title.
+    assert [m.id for m in tab.conversation.recent if m.role == "assistant"] == [reply_id]
+    assert tab.conversation.recent[-1] == conversation_state.message_view(stored)
+    assert not tab.stream.active and tab.stream.reply_id == ""
+    title = (await chat_service.get_conversation(user_id, cid)).title
+    assert title != "Hello there" and tab.sidebar.items[0].title == title
 
 
 @pytest.mark.parametrize(
@@ -219,13 +279,13 @@ async def test_resume_shows_a_reply_that_finished_while_the_page_loaded(model: F
     tab = await new_chat_tab(token)
     await tab.composer.send({"message": "one"})
     cid = tab.conversation.cid
-    await wait_until(lambda: (generation.live_reply_for(user_id, cid) or []) and True)
+    await wait_until(lambda: (replies.live_reply(user_id, cid) or []) and True)
 
     other = new_tab(token).at(f"/c/{cid}")
     async for _ in other.conversation.open_from_route():
         pass
     assert [m.content for m in other.conversation.history] == ["one"]
-    await generation.stop_reply(user_id, cid)
+    await replies.stop_reply(user_id, cid)
     await finished(user_id, cid)
 
     assert await other.stream.resume() is None
@@ -447,6 +507,7 @@ async def test_model_and_system_prompt_are_stored_on_the_conversation(model: Fak
     cid = tab.conversation.cid
     stored = await chat_service.get_conversation(user_id, cid)
     assert (stored.model, stored.system_prompt) == ("fake-large", "Answer in French.")
+    await wait_until(lambda: model.requests)  # the reply task sends it on its own time
     system_turns = [m for m in model.requests[0]["messages"] if m["role"] == "system"]
     assert system_turns and system_turns[0]["content"] == "Answer in French."
     await finished(user_id, cid)

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from chat_app.core.db import session_scope
 from chat_app.repositories import imports as imports_repo
 from chat_app.repositories.imports import ConversationWithMessages, NewConversation
-from chat_app.services.chat import parse_id
 from chat_app.services.errors import NotFound
+from chat_app.services.ids import parse_id
 
 
 async def load_for_export(
