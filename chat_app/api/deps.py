@@ -1,6 +1,7 @@
 """Who is calling: a bearer token (session JWT or personal API token), or, for reads only, the
 browser's session cookie (so export links work in the UI; writes need a bearer token, which
-a cross-site form cannot send, so no CSRF token is needed)."""
+a cross-site form cannot send, so no CSRF token is needed). A cookie request reaches this only
+from the app's own pages: api/trusted_origin.py refuses any other origin, same-site ones too."""
 
 from __future__ import annotations
 
