@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import reflex as rx
 
 from chat_app.models.conversation import SYSTEM_PROMPT_MAX, TITLE_MAX
@@ -59,36 +61,56 @@ def rename_dialog() -> rx.Component:
     )
 
 
-def delete_dialog() -> rx.Component:
+def confirm_dialog(
+    *,
+    title: str,
+    description: rx.Component | str,
+    confirm_label: str,
+    on_confirm: Any,
+    test_id: str,
+    open: Any,
+    on_open_change: Any,
+    max_width: str = "26rem",
+) -> rx.Component:
+    """A destructive action asked once more: Cancel, or the red confirm button."""
     return rx.alert_dialog.root(
         rx.alert_dialog.content(
-            rx.alert_dialog.title("Delete chat?"),
-            rx.alert_dialog.description(
-                rx.text(
-                    "“",
-                    rx.text.strong(SidebarState.delete_title),
-                    "” and all its messages will be deleted. This cannot be undone.",
-                ),
-                size="2",
-            ),
+            rx.alert_dialog.title(title),
+            rx.alert_dialog.description(description, size="2"),
             rx.hstack(
                 rx.alert_dialog.cancel(
                     rx.button("Cancel", variant="soft", color_scheme="gray"),
                 ),
                 rx.alert_dialog.action(
                     rx.button(
-                        "Delete",
+                        confirm_label,
                         color_scheme="red",
-                        on_click=SidebarState.confirm_delete,
-                        data_testid="delete-confirm",
+                        on_click=on_confirm,
+                        data_testid=test_id,
                     ),
                 ),
                 justify="end",
                 spacing="3",
                 margin_top="1em",
             ),
-            max_width="26rem",
+            max_width=max_width,
         ),
+        open=open,
+        on_open_change=on_open_change,
+    )
+
+
+def delete_dialog() -> rx.Component:
+    return confirm_dialog(
+        title="Delete chat?",
+        description=rx.text(
+            "“",
+            rx.text.strong(SidebarState.delete_title),
+            "” and all its messages will be deleted. This cannot be undone.",
+        ),
+        confirm_label="Delete",
+        on_confirm=SidebarState.confirm_delete,
+        test_id="delete-confirm",
         open=SidebarState.delete_open,
         on_open_change=SidebarState.set_delete_open,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from chat_app.components.dialogs import confirm_dialog
 from chat_app.state.auth import AuthState
 
 # Shown before the user confirms: "log out everywhere" also revokes personal API tokens.
@@ -14,30 +15,15 @@ LOGOUT_EVERYWHERE_WARNING = (
 
 
 def logout_everywhere_dialog() -> rx.Component:
-    return rx.alert_dialog.root(
-        rx.alert_dialog.content(
-            rx.alert_dialog.title("Log out everywhere?"),
-            rx.alert_dialog.description(LOGOUT_EVERYWHERE_WARNING, size="2"),
-            rx.hstack(
-                rx.alert_dialog.cancel(
-                    rx.button("Cancel", variant="soft", color_scheme="gray"),
-                ),
-                rx.alert_dialog.action(
-                    rx.button(
-                        "Log out everywhere",
-                        color_scheme="red",
-                        on_click=AuthState.logout_everywhere,
-                        data_testid="logout-everywhere-confirm",
-                    ),
-                ),
-                justify="end",
-                spacing="3",
-                margin_top="1em",
-            ),
-            max_width="28rem",
-        ),
+    return confirm_dialog(
+        title="Log out everywhere?",
+        description=LOGOUT_EVERYWHERE_WARNING,
+        confirm_label="Log out everywhere",
+        on_confirm=AuthState.logout_everywhere,
+        test_id="logout-everywhere-confirm",
         open=AuthState.logout_everywhere_open,
         on_open_change=AuthState.set_logout_everywhere_open,
+        max_width="28rem",
     )
 
 

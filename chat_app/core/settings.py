@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import secrets
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -50,7 +50,7 @@ class OriginSettings(BaseSettings):
                 )
         return value.strip()
 
-    @property
+    @cached_property  # read by the Origin guard on every request
     def trusted_origins(self) -> tuple[str, ...]:
         """The configured origins, normalized; empty when APP_URL and ALLOWED_ORIGINS are unset."""
         found = (origin_of(item) for item in _split(self.app_url) + _split(self.allowed_origins))

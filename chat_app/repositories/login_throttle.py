@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import case, delete, or_, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
@@ -41,48 +42,61 @@ async def live_entries(
     return list(result.scalars())
 
 
-async def add_failure(
-    session: AsyncSession, key: EntryKey, *, now: datetime, expires_at: datetime
+async def _upsert(
+    session: AsyncSession,
+    key: EntryKey,
+    *,
+    failures: int,
+    now: datetime,
+    expires_at: datetime,
+    on_conflict: dict[str, Any],
 ) -> None:
-    """One more failure; a counter that had expired starts again at one."""
     kind, account, address = key
     statement = _insert(session).values(
         kind=kind,
         account=account,
         address=address,
-        failures=1,
+        failures=failures,
         last_failure_at=now,
         expires_at=expires_at,
     )
-    table = LoginThrottleEntry.__table__  # type: ignore[attr-defined]
     statement = statement.on_conflict_do_update(
-        index_elements=["kind", "account", "address"],
-        set_={
+        index_elements=["kind", "account", "address"], set_=on_conflict
+    )
+    await session.execute(statement)
+
+
+async def add_failure(
+    session: AsyncSession, key: EntryKey, *, now: datetime, expires_at: datetime
+) -> None:
+    """One more failure; a counter that had expired starts again at one."""
+    table = LoginThrottleEntry.__table__  # type: ignore[attr-defined]
+    await _upsert(
+        session,
+        key,
+        failures=1,
+        now=now,
+        expires_at=expires_at,
+        on_conflict={
             "failures": case((table.c.expires_at <= now, 1), else_=table.c.failures + 1),
             "last_failure_at": now,
             "expires_at": expires_at,
         },
     )
-    await session.execute(statement)
 
 
 async def remember(
     session: AsyncSession, key: EntryKey, *, now: datetime, expires_at: datetime
 ) -> None:
     """Create or refresh a marker row (``known``: this account logged in from this address)."""
-    kind, account, address = key
-    statement = _insert(session).values(
-        kind=kind,
-        account=account,
-        address=address,
+    await _upsert(
+        session,
+        key,
         failures=0,
-        last_failure_at=now,
+        now=now,
         expires_at=expires_at,
+        on_conflict={"expires_at": expires_at},
     )
-    statement = statement.on_conflict_do_update(
-        index_elements=["kind", "account", "address"], set_={"expires_at": expires_at}
-    )
-    await session.execute(statement)
 
 
 async def delete_entry(session: AsyncSession, key: EntryKey) -> None:

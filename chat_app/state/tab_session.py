@@ -45,9 +45,8 @@ SESSION_CHECK_SECONDS = 5.0
 TAB_LEAVE_GRACE_SECONDS = 1.0
 
 
-def session_fingerprint(cookie_header: str | None) -> str:
+def session_fingerprint(token: str | None) -> str:
     """A stand-in for the session token presented (never the token itself); "" for none."""
-    token = read_session_cookie(cookie_header)
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest() if token else ""
 
 
@@ -91,7 +90,7 @@ class TabSessionBinding(Middleware):
 
         root = state._get_root_state()
         token = read_session_cookie(root.router.headers.cookie)
-        presented = session_fingerprint(root.router.headers.cookie)
+        presented = session_fingerprint(token)
         auth = await root.get_state(AuthState)
         if auth._session_fingerprint != presented:
             if auth._session_fingerprint or auth._user_id:

@@ -312,7 +312,7 @@ class Tab:
         # What the app's TabSessionBinding does at a connection's first event: this tab's state
         # belongs to this cookie's session (a later event with another cookie would empty it).
         auth = self.root.get_substate(AuthState.get_full_name().split("."))
-        auth._session_fingerprint = session_fingerprint(self.cookie)
+        auth._session_fingerprint = session_fingerprint(token)
 
     def at(self, url: str) -> Tab:
         path, _, query = url.partition("?")

@@ -15,6 +15,7 @@ import pytest
 from reflex.state import BaseState
 from reflex_base.utils.format import format_ref
 
+from chat_app.core.session_cookie import read_session_cookie
 from chat_app.services import api_tokens, auth
 from chat_app.state.auth import AuthState
 from chat_app.state.settings import TOKEN_SECRET_ID, SettingsState
@@ -96,7 +97,7 @@ async def test_another_session_gets_an_empty_tab(model: FakeOpenAI, who: str) ->
     await event_arrives(tab, cookie)
     held = every_var(tab)
     expected = defaults()
-    expected["AuthState"]["_session_fingerprint"] = session_fingerprint(cookie)
+    expected["AuthState"]["_session_fingerprint"] = session_fingerprint(read_session_cookie(cookie))
     assert held == expected
     assert ALICE_TEXT not in json.dumps(held)
     # An old watcher of this tab (its sequence number) can never match again.
