@@ -10,6 +10,7 @@ BUN := .tools/node_modules/.bin/bun
 HOST ?= 127.0.0.1
 PORT ?= 3000
 TEST_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
 export REFLEX_TELEMETRY_ENABLED := false
 export REFLEX_CHECK_LATEST_VERSION := false
@@ -44,8 +45,8 @@ run: install ## Serve the app on http://localhost:3000 (SQLite + offline demo mo
 	HOST=$(HOST) PORT=$(PORT) ./scripts/start.sh
 
 .PHONY: test
-test: $(VENV)/.dev-installed $(BUN) ## Run the whole suite (SQLite, PostgreSQL and real Chromium)
-	TEST_DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest $(PYTEST_ARGS)
+test: $(VENV)/.dev-installed $(BUN) ## Run the whole suite (SQLite, PostgreSQL, Redis and real Chromium)
+	TEST_DATABASE_URL=$(TEST_DATABASE_URL) TEST_REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest $(PYTEST_ARGS)
 
 .PHONY: lint
 lint: $(VENV)/.dev-installed ## ruff, mypy and hadolint

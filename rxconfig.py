@@ -5,7 +5,9 @@ from reflex_base.constants import StateManagerMode
 from reflex_base.plugins.sitemap import SitemapPlugin
 from reflex_components_radix.plugin import RadixThemesPlugin
 
-from chat_app.core.settings import OriginSettings
+from chat_app.core.settings import OriginSettings, RedisSettings
+
+redis_url = RedisSettings().redis_url
 
 config = rx.Config(
     app_name="chat_app",
@@ -17,9 +19,10 @@ config = rx.Config(
     # Tab state is a cache (conversations live in the database and reload on reconnect), so it
     # is kept in memory: the default on-disk manager re-pickles and periodically stat()s one
     # file per tab and substate, which cost 30 % of the worker's CPU at 200 streaming users
-    # (docs/benchmarks.md). One worker per process; set REFLEX_REDIS_URL to share state
-    # between several (Reflex then uses its Redis manager).
-    state_manager_mode=StateManagerMode.MEMORY,
+    # (docs/benchmarks.md). With REDIS_URL (several processes) tab state lives in Redis, so a
+    # tab whose socket lands on another process keeps it.
+    state_manager_mode=StateManagerMode.REDIS if redis_url else StateManagerMode.MEMORY,
+    redis_url=redis_url or None,
     # Reflex's default is "*" with credentials: any page could read responses with the user's
     # cookie. Only the configured origins (APP_URL, ALLOWED_ORIGINS) get CORS headers; with
     # none configured, no cross-origin page does (the app's own pages are same-origin).

@@ -180,6 +180,53 @@ def run(database_url: str) -> Iterator:
     loop.close()
 
 
+DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture(scope="session")
+def redis_server_url() -> str:
+    """TEST_REDIS_URL (default the local server, database 0); skipped locally, failed under CI
+    when unreachable. Tests never flush a database: each one writes under its own key prefix."""
+    import redis
+
+    url = os.environ.get("TEST_REDIS_URL", DEFAULT_REDIS)
+    client = redis.Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        if IN_CI:
+            pytest.fail(f"Redis unreachable at {url}: {exc}")
+        pytest.skip(f"Redis unreachable at {url}: {exc}")
+    finally:
+        client.close()
+    return url
+
+
+def delete_keys(url: str, prefix: str) -> int:
+    """Delete every key under ``prefix`` (SCAN, never KEYS or FLUSHDB: the server is shared)."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=500))
+        for start in range(0, len(keys), 500):
+            client.delete(*keys[start : start + 500])
+        return len(keys)
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def redis_url(redis_server_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The app uses Redis for this test, under a key prefix of its own, deleted afterwards."""
+    prefix = f"test-{os.getpid()}-{secrets.token_hex(4)}:"
+    monkeypatch.setenv("REDIS_URL", redis_server_url)
+    monkeypatch.setenv("REDIS_KEY_PREFIX", prefix)
+    _reset_caches()
+    yield redis_server_url
+    delete_keys(redis_server_url, prefix)
+
+
 def unique_email(prefix: str = "user") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}@example.com"
 

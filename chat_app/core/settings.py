@@ -57,7 +57,36 @@ class OriginSettings(BaseSettings):
         return tuple(dict.fromkeys(o for o in found if o is not None))
 
 
-class Settings(OriginSettings):
+class RedisSettings(BaseSettings):
+    """Whether several processes share one Redis (rxconfig.py reads this at build time too)."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    # Empty: one process, everything live kept in it (the embedded default). Set, e.g.
+    # redis://127.0.0.1:6379/0: live replies, stop, leases, the send rate and Reflex's tab state
+    # are shared through it, so several processes (WORKERS, several hosts) can serve one app.
+    redis_url: str = ""
+    # Every key this app writes starts with it: several deployments (or test runs) can share one
+    # Redis database. Reflex's own keys (tab state) are named by tab tokens and need no prefix.
+    redis_key_prefix: str = Field(default="chat:", min_length=1, max_length=64)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        value = value.strip()
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(
+                f"REDIS_URL {value!r} is not a redis://, rediss:// or unix:// URL, "
+                "e.g. redis://127.0.0.1:6379/0"
+            )
+        return value
+
+    @property
+    def uses_redis(self) -> bool:
+        return bool(self.redis_url)
+
+
+class Settings(OriginSettings, RedisSettings):
     app_env: Literal["development", "production", "test"] = "development"
     data_dir: Path = PROJECT_ROOT / "data"
     database_url: str = ""  # empty: the embedded SQLite file in data_dir
