@@ -22,6 +22,7 @@ from chat_app.services.errors import (
     Refused,
     ServiceError,
     TooLarge,
+    Unavailable,
 )
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,9 @@ def _service_error(_request: Request, exc: Exception) -> JSONResponse:
             retry = str(max(1, round(exc.retry_after)))
             return error_response(429, "rate_limited", exc.message, headers={"Retry-After": retry})
         return error_response(403, "refused", exc.message)
+    if isinstance(exc, Unavailable):
+        retry = str(max(1, round(exc.retry_after)))
+        return error_response(503, "unavailable", exc.message, headers={"Retry-After": retry})
     return error_response(400, "bad_request", exc.message)
 
 

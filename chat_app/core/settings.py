@@ -120,6 +120,8 @@ class Settings(OriginSettings, RedisSettings):
     save_interval_seconds: float = Field(default=1.0, gt=0)
     # Messages (sends, regenerations, edits) per user per minute, UI and API together; 0 = off.
     send_rate_per_minute: int = Field(default=30, ge=0)
+    # On SIGTERM: how long running replies may go on before they are marked "interrupted".
+    shutdown_grace_seconds: float = Field(default=20.0, ge=0)
 
     @field_validator("database_url")
     @classmethod

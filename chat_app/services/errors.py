@@ -38,3 +38,18 @@ class Refused(ServiceError):
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class Unavailable(ServiceError):
+    """A shared engine (Redis) is unreachable, or this process is shutting down (HTTP 503).
+
+    Nothing was written: the user can try again in a moment.
+    """
+
+    def __init__(
+        self,
+        message: str = "The service is temporarily unavailable. Try again in a moment.",
+        retry_after: float = 5.0,
+    ) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
