@@ -13,6 +13,7 @@ from chat_app.pages.login import login_page
 from chat_app.pages.register import register_page
 from chat_app.pages.settings import ON_LOAD as SETTINGS_ON_LOAD
 from chat_app.pages.settings import settings_page
+from chat_app.services.replies import serving_replies
 from chat_app.state.auth import AuthState
 from chat_app.state.event_payloads import StorablePayloads, websocket_frame_limit
 from chat_app.state.tab_session import TabSessionBinding
@@ -26,6 +27,7 @@ app = rx.App(
 tab_sessions = TabSessionBinding()
 app.add_middleware(tab_sessions, index=0)
 app.register_lifespan_task(tab_sessions.watch)
+app.register_lifespan_task(serving_replies)
 app.add_middleware(StorablePayloads())
 if app.sio is not None:  # created by rx.App; engine.io reads the limit at every frame
     app.sio.eio.max_http_buffer_size = websocket_frame_limit(

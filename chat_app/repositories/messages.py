@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete as sa_delete
@@ -91,7 +92,11 @@ async def save_progress(
     completion_tokens: int | None = None,
     ttft_ms: int | None = None,
 ) -> bool:
-    """Write a reply's text so far (and, at the end, its final status and usage)."""
+    """Write a reply's text so far (and, at the end, its final status and usage).
+
+    Only while the row is "streaming": once anything ended it (Stop with no writer, the sweeper
+    of another process) a late write of its old writer changes nothing and returns False.
+    """
     values: dict[str, object] = {"content": content, "updated_at": utcnow()}
     optional = {
         "status": status,
@@ -106,6 +111,7 @@ async def save_progress(
         .where(
             col(Message.id) == message_id,
             col(Message.conversation_id).in_(_owned_conversations(owner_id)),
+            col(Message.status) == MessageStatus.STREAMING,
         )
         .values(**values)
     )
@@ -134,6 +140,47 @@ async def mark_streaming_as_interrupted(session: AsyncSession) -> int:
         .values(status=MessageStatus.INTERRUPTED, updated_at=utcnow())
     )
     return affected_rows(result)
+
+
+@dataclass(frozen=True)
+class StreamingReply:
+    id: uuid.UUID
+    conversation_id: uuid.UUID
+    owner_id: uuid.UUID
+    content: str
+
+
+async def streaming_replies(session: AsyncSession) -> list[StreamingReply]:
+    """System task (the reply sweeper), not a user action: every reply marked "streaming"."""
+    rows = await session.execute(
+        select(
+            col(Message.id),
+            col(Message.conversation_id),
+            col(Conversation.owner_id),
+            col(Message.content),
+        )
+        .join(Conversation, col(Conversation.id) == col(Message.conversation_id))
+        .where(col(Message.status) == MessageStatus.STREAMING)
+    )
+    return [StreamingReply(*row) for row in rows.all()]
+
+
+async def interrupt_reply(
+    session: AsyncSession, message_id: uuid.UUID, content: str
+) -> Message | None:
+    """System task (the reply sweeper): end a reply nothing writes any more, keeping ``content``.
+
+    Conditional on the row still being "streaming" (None when it is not: its writer, or another
+    process's sweeper, ended it first), so of several sweepers exactly one ends it.
+    """
+    result = await session.execute(
+        update(Message)
+        .where(col(Message.id) == message_id, col(Message.status) == MessageStatus.STREAMING)
+        .values(content=content, status=MessageStatus.INTERRUPTED, updated_at=utcnow())
+    )
+    if not affected_rows(result):
+        return None
+    return await session.get(Message, message_id, populate_existing=True)
 
 
 async def has_streaming_reply(

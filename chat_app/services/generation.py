@@ -21,7 +21,8 @@ import asyncio
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from functools import lru_cache
 
@@ -29,6 +30,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat_app.core.db import session_scope
+from chat_app.core.redis import RedisError
 from chat_app.core.settings import get_settings
 from chat_app.models.common import utcnow
 from chat_app.models.conversation import (
@@ -44,7 +46,7 @@ from chat_app.repositories import conversations as conversations_repo
 from chat_app.repositories import messages as messages_repo
 from chat_app.services.chat import create_conversation
 from chat_app.services.context import build_turns
-from chat_app.services.errors import Conflict, InvalidInput, NotFound, Refused
+from chat_app.services.errors import Conflict, InvalidInput, NotFound, Refused, Unavailable
 from chat_app.services.ids import parse_id
 from chat_app.services.live import LiveReply
 from chat_app.services.replies import ReplyControl, UnsavedEnding, get_replies
@@ -123,7 +125,8 @@ async def send_message(
         model = user_text(model, "model", refuse=True)
     _check_send_rate(user_id)
     requested_at = time.monotonic()
-    async with session_scope() as session:
+
+    async def prepare(session: AsyncSession) -> tuple[_Job, ReplyStarted]:
         if conversation_id is None:
             conversation = await conversations_repo.create(
                 session, user_id, ConversationCreate(model=model or "")
@@ -145,8 +148,9 @@ async def send_message(
             provisional_title=provisional_title,
             first_user_text=content,
         )
-    _launch(job)
-    return ReplyStarted(started.conversation, _public(user_message), started.assistant_message)
+        return job, replace(started, user_message=_public(user_message))
+
+    return await _start_reply(prepare)
 
 
 async def start_conversation(
@@ -165,7 +169,8 @@ async def regenerate_last(user_id: uuid.UUID, conversation_id: object) -> ReplyS
     """Replace the reply to the last user message with a new one."""
     _check_send_rate(user_id)
     requested_at = time.monotonic()
-    async with session_scope() as session:
+
+    async def prepare(session: AsyncSession) -> tuple[_Job, ReplyStarted]:
         conversation = await _owned_conversation(session, user_id, conversation_id)
         await _refuse_if_streaming(session, user_id, conversation.id)
         history = await messages_repo.list_for_conversation(session, user_id, conversation.id)
@@ -174,9 +179,9 @@ async def regenerate_last(user_id: uuid.UUID, conversation_id: object) -> ReplyS
         if after:
             await messages_repo.delete_from(session, user_id, conversation.id, after[0])
         kept = [m for m in history if m.created_at <= last_user.created_at]
-        job, started = await _prepare_reply(session, user_id, conversation, kept, requested_at)
-    _launch(job)
-    return started
+        return await _prepare_reply(session, user_id, conversation, kept, requested_at)
+
+    return await _start_reply(prepare)
 
 
 async def edit_last_user_message(
@@ -187,7 +192,8 @@ async def edit_last_user_message(
     content = validate_user_message(text, settings.max_message_chars)
     _check_send_rate(user_id)
     requested_at = time.monotonic()
-    async with session_scope() as session:
+
+    async def prepare(session: AsyncSession) -> tuple[_Job, ReplyStarted]:
         conversation = await _owned_conversation(session, user_id, conversation_id)
         await _refuse_if_streaming(session, user_id, conversation.id)
         history = await messages_repo.list_for_conversation(session, user_id, conversation.id)
@@ -198,8 +204,30 @@ async def edit_last_user_message(
         job, started = await _prepare_reply(
             session, user_id, conversation, [*kept, user_message], requested_at
         )
+        return job, replace(started, user_message=_public(user_message))
+
+    return await _start_reply(prepare)
+
+
+async def _start_reply(
+    prepare: Callable[[AsyncSession], Awaitable[tuple[_Job, ReplyStarted]]],
+) -> ReplyStarted:
+    """Run ``prepare`` in one transaction, then launch the reply it opened on the bus.
+
+    The reply is opened on the bus inside the transaction (that is what makes "one reply at a
+    time per conversation" hold across processes), so a transaction that fails after it must
+    release it again, or the conversation would stay blocked.
+    """
+    job: _Job | None = None
+    try:
+        async with session_scope() as session:
+            job, started = await prepare(session)  # opening the reply is its last step
+    except BaseException:
+        if job is not None:  # the commit failed
+            await get_replies().bus.release(job.reply)
+        raise
     _launch(job)
-    return ReplyStarted(started.conversation, _public(user_message), started.assistant_message)
+    return started
 
 
 # ---- helpers for the entry points above ---------------------------------------------------
@@ -227,7 +255,7 @@ async def _owned_conversation(
 async def _refuse_if_streaming(
     session: AsyncSession, user_id: uuid.UUID, conversation_id: uuid.UUID
 ) -> None:
-    if get_replies().is_writing(conversation_id):
+    if await get_replies().is_writing(conversation_id):
         raise Conflict(ALREADY_STREAMING)
     # A reply older than the time cap is dead whatever its row says (its final write failed):
     # without this, one failed write would block the conversation until the next restart.
@@ -340,7 +368,13 @@ async def _prepare_reply(
     conversation.updated_at = utcnow()
     await session.flush()
     reply = LiveReply(owner_id=user_id, conversation_id=conversation.id, message_id=assistant.id)
-    if not get_replies().bus.open(reply):
+    registry = get_replies()
+    registry.refuse_if_draining()
+    try:
+        opened = await registry.bus.open(reply)
+    except RedisError as exc:
+        raise Unavailable() from exc
+    if not opened:
         raise Conflict(ALREADY_STREAMING)
     message = _public(assistant)
     job = _Job(
@@ -415,6 +449,9 @@ async def _generate(job: _Job) -> None:
         status = MessageStatus.STOPPED
         error_detail = f"The reply reached the time limit ({settings.max_reply_seconds:g} s)."
     except asyncio.CancelledError:
+        if job.control.fenced:
+            await _hand_off(job, saved_chars)
+            return
         # Stopped by a user, or the process is shutting down (then the next start would mark
         # it interrupted anyway; saying so now keeps the record honest).
         status = MessageStatus.STOPPED if job.control.stop_requested else MessageStatus.INTERRUPTED
@@ -436,7 +473,17 @@ async def _generate(job: _Job) -> None:
         # Followers must learn the reply ended whatever happened above.
         if not reply.finished:
             reply.finish(_final_message(job, content=reply.text(), status=status), None)
-        get_replies().done(reply)
+        await get_replies().done(reply)
+
+
+async def _hand_off(job: _Job, saved_chars: int) -> None:
+    """This process lost the reply's lease (it was frozen, or cut off from Redis for longer
+    than the lease): it may be ended elsewhere by now, so nothing more is written. Followers
+    here see what the row holds: the text of the last progress save, "interrupted"."""
+    reply = job.reply
+    text = reply.text()[:saved_chars]
+    reply.finish(_final_message(job, content=text, status=MessageStatus.INTERRUPTED), None)
+    await get_replies().done(reply)
 
 
 def _size_cap_reached() -> str:
@@ -496,7 +543,12 @@ async def _finish(
         "prompt_tokens": usage.prompt_tokens if usage else None,
         "completion_tokens": usage.completion_tokens if usage else None,
     }
-    if await _write_final(job, final):
+    written = await _write_final(job, final)
+    if written is None:
+        # Ended by someone else first (Stop with no writer in reach, or a sweeper that took us
+        # for dead): the row is final already, and what it holds is the truth.
+        message = await _stored_or(job, _final_message(job, **final))
+    elif written:
         message = _final_message(job, **final)
     else:
         # The row keeps the text of the last progress save; it must not keep "streaming".
@@ -530,12 +582,12 @@ async def _touched_conversation(job: _Job) -> ConversationPublic | None:
         return None
 
 
-async def _write_final(job: _Job, final: dict[str, object]) -> bool:
-    """The last write of text, status and usage, retried; False when every attempt failed."""
+async def _write_final(job: _Job, final: dict[str, object]) -> bool | None:
+    """The last write of text, status and usage, retried; False when every attempt failed,
+    None when the row was not "streaming" any more (ended by someone else)."""
     for attempt in range(FINAL_SAVE_ATTEMPTS):
         try:
-            await _save(job, **final)
-            return True
+            return True if await _save(job, **final) else None
         except Exception:
             # Any failure, not only the database's: this write is what ends the reply.
             log.warning(
@@ -548,6 +600,17 @@ async def _write_final(job: _Job, final: dict[str, object]) -> bool:
             if attempt < FINAL_SAVE_ATTEMPTS - 1:
                 await asyncio.sleep(0.2 * (attempt + 1))
     return False
+
+
+async def _stored_or(job: _Job, fallback: MessagePublic) -> MessagePublic:
+    reply = job.reply
+    try:
+        async with session_scope() as session:
+            row = await messages_repo.get(session, reply.owner_id, reply.message_id)
+    except Exception:
+        log.warning("could not read back reply %s", reply.message_id, exc_info=True)
+        return fallback
+    return fallback if row is None else _public(row)
 
 
 async def _write_ending_only(job: _Job, status: str, error_detail: str) -> None:

@@ -8,15 +8,16 @@ offset), ``Finished`` (the final message, as stored, once) and ``Titled`` (the a
 comes after the text).
 
 Where the replies live is the ``ReplyBus``'s business. ``LocalReplyBus`` keeps them in this
-process (the embedded default); a bus shared by several processes (Redis) implements the same
-Protocol, and nothing above services/replies.py notices the difference.
+process (the embedded default). ``RedisReplyBus`` (services/redis_bus.py) publishes the replies
+written here and mirrors the ones written by other processes into ``LiveReply`` objects of this
+process, so a follower never knows which process writes what it follows.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -52,6 +53,8 @@ class Titled:
 
 
 ReplyEvent = Delta | Finished | Titled
+# What a bus hears from a reply written here: its events, and None once it is closed.
+ReplyListener = Callable[["LiveReply", ReplyEvent | None], None]
 
 
 class LiveReply:
@@ -68,27 +71,49 @@ class LiveReply:
         self.title: str | None = None
         self.closed = False  # nothing more will happen (title generated, bus entry released)
         self._changed = asyncio.Event()
+        self.listener: ReplyListener | None = None  # set by a bus that publishes the reply
+
+    def _tell(self, event: ReplyEvent | None) -> None:
+        if self.listener is not None:
+            self.listener(self, event)
 
     # ---- writer side (the generation task) ------------------------------------------------
 
     def append(self, text: str) -> None:
         if not text or self.finished:
             return
+        self._tell(Delta(self._length, text))
         self._parts.append(text)
         self._length += len(text)
         self._notify()
 
+    def append_at(self, offset: int, text: str) -> None:
+        """Apply text that starts at ``offset`` (a mirror of a reply written elsewhere): what
+        overlaps the text so far is skipped, so a repeated or re-based batch adds nothing twice.
+        """
+        end = offset + len(text)
+        if end <= self._length or offset > self._length:
+            return  # all known already, or after a gap (the writer re-sends from 0 then)
+        self.append(text[self._length - offset :])
+
     def finish(self, message: MessagePublic, conversation: ConversationPublic | None) -> None:
         """The text is final; ``message`` is the reply as stored (followers need no read)."""
+        if self._final is not None:
+            return
         self._final = Finished(message, conversation)
+        self._tell(self._final)
         self._notify()
 
     def set_title(self, title: str) -> None:
         self.title = title
+        self._tell(Titled(title))
         self._notify()
 
     def close(self) -> None:
+        if self.closed:
+            return
         self.closed = True
+        self._tell(None)
         self._notify()
 
     def _notify(self) -> None:
@@ -157,16 +182,41 @@ class LiveReply:
 class ReplyBus(Protocol):
     """Where the replies being written live, by conversation (one at a time in each)."""
 
-    def open(self, reply: LiveReply) -> bool:
-        """Register a reply about to be written; False when its conversation has one already."""
+    async def open(self, reply: LiveReply) -> bool:
+        """Register a reply about to be written here; False when its conversation has one
+        being written already (here or, with a shared bus, anywhere)."""
         ...
 
-    def get(self, conversation_id: uuid.UUID) -> LiveReply | None: ...
+    def peek(self, conversation_id: uuid.UUID) -> LiveReply | None:
+        """The conversation's reply as this process knows it now (written or mirrored here)."""
+        ...
 
-    def all(self) -> list[LiveReply]: ...
+    async def find(self, conversation_id: uuid.UUID) -> LiveReply | None:
+        """The conversation's live reply wherever it is written (mirrored here if elsewhere)."""
+        ...
 
-    def release(self, reply: LiveReply) -> None:
+    async def writing_in(self, conversation_id: uuid.UUID) -> bool:
+        """Whether a reply is being written in the conversation, anywhere."""
+        ...
+
+    def all(self) -> list[LiveReply]:
+        """The replies written by this process."""
+        ...
+
+    async def request_stop(self, owner_id: uuid.UUID, conversation_id: uuid.UUID) -> bool:
+        """Ask whoever writes the conversation's reply elsewhere to stop it."""
+        ...
+
+    async def release(self, reply: LiveReply) -> None:
         """Nothing more will happen to the reply: close it and forget it."""
+        ...
+
+    def start(self) -> None:
+        """Run the bus's own background work in the running event loop (idempotent)."""
+        ...
+
+    async def close(self) -> None:
+        """The process is going away: end the bus's own work."""
         ...
 
 
@@ -176,7 +226,7 @@ class LocalReplyBus:
     def __init__(self) -> None:
         self._replies: dict[uuid.UUID, LiveReply] = {}
 
-    def open(self, reply: LiveReply) -> bool:
+    async def open(self, reply: LiveReply) -> bool:
         """Register a reply; False when the conversation already has one being written here.
 
         A finished reply may still be open (its title is being generated): a new one replaces it.
@@ -187,13 +237,29 @@ class LocalReplyBus:
         self._replies[reply.conversation_id] = reply
         return True
 
-    def get(self, conversation_id: uuid.UUID) -> LiveReply | None:
+    def peek(self, conversation_id: uuid.UUID) -> LiveReply | None:
         return self._replies.get(conversation_id)
+
+    async def find(self, conversation_id: uuid.UUID) -> LiveReply | None:
+        return self._replies.get(conversation_id)
+
+    async def writing_in(self, conversation_id: uuid.UUID) -> bool:
+        reply = self._replies.get(conversation_id)
+        return reply is not None and not reply.finished
 
     def all(self) -> list[LiveReply]:
         return list(self._replies.values())
 
-    def release(self, reply: LiveReply) -> None:
+    async def request_stop(self, owner_id: uuid.UUID, conversation_id: uuid.UUID) -> bool:
+        return False  # nothing is written anywhere else
+
+    async def release(self, reply: LiveReply) -> None:
         reply.close()
         if self._replies.get(reply.conversation_id) is reply:
             del self._replies[reply.conversation_id]
+
+    def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None

@@ -6,28 +6,32 @@ and a reply that is not live any more is answered from the database by this modu
 consumer reads the database when a reply ends.
 
 The process keeps its running replies in one ``ReplyRegistry`` (``get_replies()``, created once
-like ``get_settings()``): the bus the replies are published on, each reply task with the controls
-Stop shares with it, and the endings it could not write. The generation service starts replies
-in it; nothing else holds reply state.
+like ``get_settings()``): the bus the replies are published on (in-process, or Redis when
+REDIS_URL is set: services/redis_bus.py), each reply task with the controls Stop shares with it,
+and the endings it could not write. The generation service starts replies in it; nothing else
+holds reply state. On SIGTERM ``drain`` lets running replies finish for a bounded time.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
-from collections.abc import AsyncGenerator, Coroutine
+from collections.abc import AsyncGenerator, AsyncIterator, Coroutine
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 from chat_app.core.db import session_scope
+from chat_app.core.redis import RedisError
+from chat_app.core.settings import get_settings
 from chat_app.models.conversation import ConversationPublic
 from chat_app.models.message import MessagePublic
 from chat_app.repositories import conversations as conversations_repo
 from chat_app.repositories import messages as messages_repo
 from chat_app.services import auth as auth_service
-from chat_app.services.errors import NotFound
+from chat_app.services.errors import NotFound, Unavailable
 from chat_app.services.ids import parse_id
 from chat_app.services.live import (
     Delta,
@@ -47,6 +51,7 @@ class ReplyControl:
 
     stop_requested: bool = False
     ending: bool = False  # generation is over; the final write must not be cancelled
+    fenced: bool = False  # another process may own the reply now: write nothing more
 
 
 @dataclass(frozen=True)
@@ -62,11 +67,15 @@ class _Running:
     control: ReplyControl
 
 
+RESTARTING = "This server is restarting. Send your message again in a moment."
+
+
 @dataclass
 class ReplyRegistry:
     """This process's replies: the bus they are published on and the tasks writing them."""
 
     bus: ReplyBus = field(default_factory=LocalReplyBus)
+    accepting: bool = field(default=True, init=False)  # False once draining for shutdown
     # By conversation: at most one reply is written in a conversation at a time.
     _running: dict[uuid.UUID, _Running] = field(default_factory=dict, init=False, repr=False)
     # Replies whose end could not be written at all (even the status-only write failed): their
@@ -83,27 +92,48 @@ class ReplyRegistry:
         task = asyncio.create_task(work, name=f"reply-{reply.message_id}")
         self._running[reply.conversation_id] = _Running(reply, task, control)
 
-    def done(self, reply: LiveReply) -> None:
+    async def done(self, reply: LiveReply) -> None:
         """The reply's own task has nothing more to do: release it and forget the task."""
-        self.bus.release(reply)
+        await self.bus.release(reply)
         running = self._running.get(reply.conversation_id)
         if running is not None and running.task is asyncio.current_task():
             del self._running[reply.conversation_id]
 
-    def is_writing(self, conversation_id: uuid.UUID) -> bool:
-        reply = self.bus.get(conversation_id)
-        return reply is not None and not reply.finished
+    def refuse_if_draining(self) -> None:
+        if not self.accepting:
+            raise Unavailable(RESTARTING)
+
+    async def is_writing(self, conversation_id: uuid.UUID) -> bool:
+        """Whether a reply is being written in the conversation, by any process."""
+        try:
+            return await self.bus.writing_in(conversation_id)
+        except RedisError as exc:
+            raise Unavailable() from exc
 
     # ---- everyone's side ------------------------------------------------------------------
 
     def live(self, user_id: uuid.UUID, conversation_id: object) -> LiveReply | None:
-        """The reply being written (or titled) in this conversation, if the user owns it."""
+        """The reply being written (or titled) in this conversation as this process knows it
+        now, if the user owns it (``find`` also asks the other processes)."""
         try:
             cid = parse_id(conversation_id)
         except NotFound:
             return None
-        reply = self.bus.get(cid)
-        return reply if reply is not None and reply.owner_id == user_id else None
+        return _owned(self.bus.peek(cid), user_id)
+
+    async def find(self, user_id: uuid.UUID, conversation_id: object) -> LiveReply | None:
+        """The reply being written (or titled) in this conversation by any process, if the
+        user owns it."""
+        try:
+            cid = parse_id(conversation_id)
+        except NotFound:
+            return None
+        return _owned(await self.bus.find(cid), user_id)
+
+    def writes(self, reply: LiveReply) -> bool:
+        """Whether a task of this process writes ``reply`` (not a mirror of another's)."""
+        running = self._running.get(reply.conversation_id)
+        return running is not None and running.reply is reply
 
     def cancel(self, reply: LiveReply) -> bool:
         """Stop the task writing ``reply``; False when it is being launched or already ending."""
@@ -113,6 +143,15 @@ class ReplyRegistry:
         running.control.stop_requested = True
         running.task.cancel()
         return True
+
+    def fence(self, reply: LiveReply) -> None:
+        """Another process may own ``reply`` now: end its task here without writing."""
+        running = self._running.get(reply.conversation_id)
+        if running is None or running.reply is not reply:
+            return
+        running.control.fenced = True
+        if not running.control.ending:
+            running.task.cancel()
 
     def writing(self) -> list[LiveReply]:
         return [reply for reply in self.bus.all() if not reply.finished]
@@ -125,15 +164,59 @@ class ReplyRegistry:
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
 
+    async def drain(self, grace_seconds: float) -> None:
+        """Shutdown: take no new replies, let running ones finish for up to ``grace_seconds``,
+        end the rest as "interrupted" (their text so far kept), then close the bus."""
+        self.accepting = False
+        tasks = [r.task for r in list(self._running.values()) if not r.task.done()]
+        if tasks:
+            log.info("shutting down: waiting up to %gs for %d reply(s)", grace_seconds, len(tasks))
+            _done, pending = await asyncio.wait(tasks, timeout=grace_seconds)
+            if pending:
+                log.warning("shutting down: %d reply(s) marked interrupted", len(pending))
+            await self.cancel_all()
+        await self.bus.close()
+
+
+def _owned(reply: LiveReply | None, user_id: uuid.UUID) -> LiveReply | None:
+    return reply if reply is not None and reply.owner_id == user_id else None
+
+
+def _create_registry() -> ReplyRegistry:
+    if not get_settings().uses_redis:
+        return ReplyRegistry()
+    from chat_app.services.redis_bus import RedisReplyBus
+
+    registry = ReplyRegistry()
+    registry.bus = RedisReplyBus(on_stop=registry.cancel, on_fenced=registry.fence)
+    return registry
+
 
 @lru_cache
 def get_replies() -> ReplyRegistry:
-    return ReplyRegistry()
+    return _create_registry()
+
+
+@contextlib.asynccontextmanager
+async def serving_replies() -> AsyncIterator[None]:
+    """The server's lifespan: the bus's loops run from the start (a process that writes no
+    reply still sweeps dead ones); at shutdown running replies drain (SHUTDOWN_GRACE_SECONDS)."""
+    registry = get_replies()
+    registry.bus.start()
+    try:
+        yield
+    finally:
+        await registry.drain(get_settings().shutdown_grace_seconds)
 
 
 def live_reply(user_id: uuid.UUID, conversation_id: object) -> LiveReply | None:
-    """The reply being written in this conversation, if the user owns it."""
+    """The reply being written in this conversation, as this process knows it now."""
     return get_replies().live(user_id, conversation_id)
+
+
+async def find_reply(user_id: uuid.UUID, conversation_id: object) -> LiveReply | None:
+    """The reply being written in this conversation by any process, if the user owns it."""
+    return await get_replies().find(user_id, conversation_id)
 
 
 async def follow(
@@ -152,7 +235,7 @@ async def follow(
     followed. ``min_interval`` coalesces deltas (see ``LiveReply.follow``).
     """
     cid, mid = parse_id(conversation_id), parse_id(message_id, "Message")
-    reply = get_replies().live(user_id, cid)
+    reply = await get_replies().find(user_id, cid)
     if reply is not None and reply.message_id == mid:
         async for event in reply.follow(offset, min_interval=min_interval):
             yield event
@@ -182,18 +265,24 @@ async def stored_reply(user_id: uuid.UUID, conversation_id: object, message_id: 
 async def stop_reply(user_id: uuid.UUID, conversation_id: object) -> bool:
     """Stop the reply being written in this conversation; the text so far is kept.
 
-    With no task here writing it, a row still marked "streaming" is a reply nothing will end
+    With no task anywhere writing it, a row still marked "streaming" is a reply nothing will end
     (its final write failed, or its process died): it is marked stopped, so Stop always ends
     a reply.
     """
     registry = get_replies()
     reply = registry.live(user_id, conversation_id)
-    if reply is not None and not reply.finished:
+    if reply is not None and not reply.finished and registry.writes(reply):
         return registry.cancel(reply)
     try:
         cid = parse_id(conversation_id)
     except NotFound:
         return False
+    try:
+        # Written by another process: it sees the request within a fraction of a second.
+        if await registry.bus.request_stop(user_id, cid):
+            return True
+    except RedisError as exc:
+        raise Unavailable() from exc
     async with session_scope() as session:
         stopped = await messages_repo.stop_streaming_replies(session, user_id, cid)
     if stopped:
@@ -217,6 +306,6 @@ async def stop_replies_of_inactive_users() -> int:
         return 0
     stopped = 0
     for user_id in await auth_service.inactive_users(owners):
-        for reply in [r for r in get_replies().bus.all() if r.owner_id == user_id]:
+        for reply in [r for r in get_replies().writing() if r.owner_id == user_id]:
             stopped += await stop_reply(user_id, reply.conversation_id)
     return stopped

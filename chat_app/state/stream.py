@@ -57,7 +57,7 @@ class StreamState(rx.State):
         cid = conversation.cid
         ids = take_streaming_ids(conversation)
         user_id = await acting_user_id(self) if cid else None
-        live = replies.live_reply(user_id, cid) if user_id is not None else None
+        live = await replies.find_reply(user_id, cid) if user_id is not None else None
         live_id = str(live.message_id) if live is not None else ""
         if live_id and live_id in ids:
             begin(self, cid, live_id)  # reload, second tab, coming back to it
@@ -93,7 +93,7 @@ class StreamState(rx.State):
         if not self.active or reply_id != self._message_id:
             return None
         user_id = await acting_user_id(self)
-        reply = replies.live_reply(user_id, self.stream_cid) if user_id else None
+        reply = await replies.find_reply(user_id, self.stream_cid) if user_id else None
         if reply is None or str(reply.message_id) != reply_id:
             return None
         return live_reset(reply_id, reply.text())

@@ -495,7 +495,7 @@ class World:
 
     async def live_reply_problem(self) -> str | None:
         """None while A's reply is still being written, or if it ended normally."""
-        reply = replies.get_replies().bus.get(uuid.UUID(self.live_conversation))
+        reply = replies.get_replies().bus.peek(uuid.UUID(self.live_conversation))
         if reply is not None and str(reply.message_id) == self.live_reply:
             if not reply.finished or reply.status == "complete":
                 return None

@@ -322,7 +322,7 @@ async def test_the_registry_holds_each_running_reply_until_its_task_ends(fake, u
     fake.configure(reply_tokens=300, tokens_per_second=50)
     started = await generation.send_message(user_id, None, "one")
     cid = started.conversation.id
-    assert registry.is_writing(cid) and user_id in replies.live_owner_ids()
+    assert await registry.is_writing(cid) and user_id in replies.live_owner_ids()
     reply = replies.live_reply(user_id, cid)
     assert reply is not None
     await wait_until(lambda: reply.length > 0)
@@ -331,5 +331,5 @@ async def test_the_registry_holds_each_running_reply_until_its_task_ends(fake, u
 
     stored = (await chat.list_messages(user_id, cid))[-1]
     assert stored.status == MessageStatus.INTERRUPTED  # cancelled without Stop: shutdown
-    assert not registry.is_writing(cid) and replies.live_reply(user_id, cid) is None
+    assert not await registry.is_writing(cid) and replies.live_reply(user_id, cid) is None
     assert user_id not in replies.live_owner_ids()
