@@ -30,6 +30,7 @@ from reflex.middleware import Middleware
 from reflex.state import BaseState, StateUpdate
 from reflex_base.event import Event
 
+from chat_app.core import metrics
 from chat_app.core.session_cookie import read_session_cookie
 from chat_app.services import auth as auth_service
 from chat_app.services import replies
@@ -115,6 +116,8 @@ class TabSessionBinding(Middleware):
 
     async def check_once(self, app: App) -> list[str]:
         """Stop disabled users' replies; end the tabs whose session ended. Their client tokens."""
+        # Sockets of this process (the token manager also caches other processes' tabs).
+        metrics.set_connected_tabs(len(app.sio.eio.sockets) if app.sio is not None else 0)
         await replies.stop_replies_of_inactive_users()
         namespace = app.event_namespace
         connected = namespace.token_to_sid if namespace is not None else {}
