@@ -88,6 +88,12 @@ class RedisSettings(BaseSettings):
 
 
 class Settings(OriginSettings, RedisSettings):
+    # A refused value is never echoed in the error (pydantic would print it, and with a
+    # cross-field check the whole input, API key and tokens included, into the start-up log).
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", case_sensitive=False, hide_input_in_errors=True
+    )
+
     app_env: Literal["development", "production", "test"] = "development"
     data_dir: Path = PROJECT_ROOT / "data"
     database_url: str = ""  # empty: the embedded SQLite file in data_dir
