@@ -79,6 +79,15 @@ async def clear_tab(state: BaseState) -> None:
             (await root.get_state(cls)).reset()  # resets its substates too
 
 
+def open_sockets(app: App) -> int:
+    """This process's open websockets: one per tab. (Reflex's token manager is no count: with
+    Redis it also caches other processes' tabs. engine.io keeps a closed socket in its table
+    until its next sweep, hence the check.)"""
+    if app.sio is None:
+        return 0
+    return sum(not socket.closed for socket in list(app.sio.eio.sockets.values()))
+
+
 class TabSessionBinding(Middleware):
     """Before every event, empties a tab whose session changed; watches the signed-in tabs."""
 
@@ -116,8 +125,7 @@ class TabSessionBinding(Middleware):
 
     async def check_once(self, app: App) -> list[str]:
         """Stop disabled users' replies; end the tabs whose session ended. Their client tokens."""
-        # Sockets of this process (the token manager also caches other processes' tabs).
-        metrics.set_connected_tabs(len(app.sio.eio.sockets) if app.sio is not None else 0)
+        metrics.set_connected_tabs(open_sockets(app))
         await replies.stop_replies_of_inactive_users()
         namespace = app.event_namespace
         connected = namespace.token_to_sid if namespace is not None else {}
