@@ -137,10 +137,6 @@ def count_redis_reconnect() -> None:
 # ---- exposition -----------------------------------------------------------------------------
 
 
-def multiprocess_mode() -> bool:
-    return get_settings().prometheus_multiproc_dir is not None
-
-
 def render() -> bytes:
     """The text exposition format: this process's values, or every worker's added up."""
     m = _metrics()
