@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from chat_app.api import auth_routes, routes_account, routes_chat, routes_transfer
+from chat_app.api import auth_routes, routes_account, routes_chat, routes_ops, routes_transfer
 from chat_app.api.docs import install_docs
 from chat_app.api.errors import install_error_handlers
 
@@ -25,4 +25,5 @@ def create_api() -> FastAPI:
     api.include_router(routes_account.router)
     api.include_router(routes_chat.router)
     api.include_router(routes_transfer.router)
+    api.include_router(routes_ops.router)
     return api

@@ -112,3 +112,22 @@ class ModelOut(BaseModel):
     id: str
     label: str
     is_demo: bool
+
+
+class DatabaseHealthOut(BaseModel):
+    ok: bool
+    latency_ms: float
+    reason: str | None = Field(description='"unreachable" or "timeout" when not ok')
+
+
+class RedisHealthOut(BaseModel):
+    configured: bool = Field(description="REDIS_URL is set (several processes share Redis)")
+    ok: bool | None = Field(description="null when Redis is not configured")
+    latency_ms: float | None
+    reason: str | None = Field(description='"unreachable" or "timeout" when not ok')
+
+
+class HealthOut(BaseModel):
+    status: str = Field(description='"ok", or "degraded" (HTTP 503) when a probe failed')
+    database: DatabaseHealthOut
+    redis: RedisHealthOut

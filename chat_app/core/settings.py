@@ -22,6 +22,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # Placeholders people copy from examples; refusing them in production is the point.
 _PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "your-secret-key", "dev", "development"}
 MIN_SECRET_LENGTH = 32
+MIN_METRICS_TOKEN_LENGTH = 16
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -87,6 +88,12 @@ class RedisSettings(BaseSettings):
 
 
 class Settings(OriginSettings, RedisSettings):
+    # A refused value is never echoed in the error (pydantic would print it, and with a
+    # cross-field check the whole input, API key and tokens included, into the start-up log).
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", case_sensitive=False, hide_input_in_errors=True
+    )
+
     app_env: Literal["development", "production", "test"] = "development"
     data_dir: Path = PROJECT_ROOT / "data"
     database_url: str = ""  # empty: the embedded SQLite file in data_dir
@@ -123,10 +130,44 @@ class Settings(OriginSettings, RedisSettings):
     # On SIGTERM: how long running replies may go on before they are marked "interrupted".
     shutdown_grace_seconds: float = Field(default=20.0, ge=0)
 
+    # Operations. /metrics answers only a request carrying "Authorization: Bearer <this>";
+    # empty: /metrics answers 404 (never public by default).
+    metrics_token: str = ""
+    # Several worker processes on one host: the (empty, existing) folder where each worker
+    # writes its metric values for /metrics to add up. prometheus_client reads the variable
+    # from the environment itself, so it must be set there for every worker, not in .env only.
+    prometheus_multiproc_dir: Path | None = None
+
     @field_validator("database_url")
     @classmethod
     def _strip(cls, value: str) -> str:
         return value.strip()
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _metrics_token(cls, value: str) -> str:
+        value = value.strip()
+        if value and len(value) < MIN_METRICS_TOKEN_LENGTH:
+            raise ValueError(
+                f"METRICS_TOKEN is shorter than {MIN_METRICS_TOKEN_LENGTH} characters. Set it to "
+                "a long random string, e.g. the output of "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`, or leave it "
+                "empty to turn /metrics off."
+            )
+        return value
+
+    @field_validator("prometheus_multiproc_dir", mode="before")
+    @classmethod
+    def _multiproc_dir(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        path = Path(str(value).strip())
+        if not path.is_dir():
+            raise ValueError(
+                f"PROMETHEUS_MULTIPROC_DIR {str(path)!r} is not a directory. Create it (empty) "
+                "before the workers start, or unset it when one process serves the app."
+            )
+        return path
 
     @field_validator("trusted_proxies")
     @classmethod

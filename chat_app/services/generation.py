@@ -24,11 +24,11 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from functools import lru_cache
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chat_app.core import metrics
 from chat_app.core.db import session_scope
 from chat_app.core.redis import RedisError
 from chat_app.core.settings import get_settings
@@ -46,10 +46,11 @@ from chat_app.repositories import conversations as conversations_repo
 from chat_app.repositories import messages as messages_repo
 from chat_app.services.chat import create_conversation
 from chat_app.services.context import build_turns
-from chat_app.services.errors import Conflict, InvalidInput, NotFound, Refused, Unavailable
+from chat_app.services.errors import Conflict, InvalidInput, NotFound, Unavailable
 from chat_app.services.ids import parse_id
 from chat_app.services.live import LiveReply
 from chat_app.services.replies import ReplyControl, UnsavedEnding, get_replies
+from chat_app.services.send_rate import check_send_rate
 from chat_app.services.text_rules import (
     StorableStream,
     storable,
@@ -57,7 +58,6 @@ from chat_app.services.text_rules import (
     user_text,
     validate_user_message,
 )
-from chat_app.services.throttle import FailureThrottle
 
 log = logging.getLogger(__name__)
 
@@ -72,25 +72,6 @@ FINAL_SAVE_ATTEMPTS = 3
 # Beyond the reply time cap: generation, saves and the title call have all ended by then.
 STALE_MARGIN_SECONDS = 60
 FINAL_WRITE_FAILED = "The end of this reply could not be saved. The text saved before that is kept."
-
-
-@lru_cache
-def send_limiter(per_minute: int) -> FailureThrottle:
-    """The process's send budget (one per setting value: a changed setting starts afresh)."""
-    return FailureThrottle(per_minute, 60.0)
-
-
-def _check_send_rate(user_id: uuid.UUID) -> None:
-    """One budget per user for everything that asks the model, from the UI and the API alike."""
-    per_minute = get_settings().send_rate_per_minute
-    if per_minute == 0:
-        return
-    wait = send_limiter(per_minute).hit(str(user_id))
-    if wait is not None:
-        raise Refused(
-            f"You are sending messages too quickly. Try again in {max(1, round(wait))} s.",
-            retry_after=wait,
-        )
 
 
 @dataclass(frozen=True)
@@ -123,7 +104,7 @@ async def send_message(
     content = validate_user_message(text, settings.max_message_chars)
     if model:
         model = user_text(model, "model", refuse=True)
-    _check_send_rate(user_id)
+    await check_send_rate(user_id)
     requested_at = time.monotonic()
 
     async def prepare(session: AsyncSession) -> tuple[_Job, ReplyStarted]:
@@ -167,7 +148,7 @@ async def start_conversation(
 
 async def regenerate_last(user_id: uuid.UUID, conversation_id: object) -> ReplyStarted:
     """Replace the reply to the last user message with a new one."""
-    _check_send_rate(user_id)
+    await check_send_rate(user_id)
     requested_at = time.monotonic()
 
     async def prepare(session: AsyncSession) -> tuple[_Job, ReplyStarted]:
@@ -190,7 +171,7 @@ async def edit_last_user_message(
     """Replace the last user message (and the reply to it), then re-run from there."""
     settings = get_settings()
     content = validate_user_message(text, settings.max_message_chars)
-    _check_send_rate(user_id)
+    await check_send_rate(user_id)
     requested_at = time.monotonic()
 
     async def prepare(session: AsyncSession) -> tuple[_Job, ReplyStarted]:
@@ -417,6 +398,7 @@ async def _generate(job: _Job) -> None:
     capped = False
     last_save = time.monotonic()
     saved_chars = 0  # how much of the text the row holds (what a failed final write leaves)
+    metrics.reply_started()
     try:
         async with asyncio.timeout(settings.max_reply_seconds):
             stream = get_provider().stream_chat(
@@ -459,6 +441,7 @@ async def _generate(job: _Job) -> None:
         status = MessageStatus.ERROR
         # Provider-supplied words can be part of the message (a 400's reason): storable too.
         error_detail = storable(exc.user_message)
+        metrics.provider_error(exc.kind)
         log.warning("provider error in reply %s: %s (%s)", reply.message_id, exc.kind, exc.detail)
     except Exception:
         status = MessageStatus.ERROR
@@ -473,6 +456,8 @@ async def _generate(job: _Job) -> None:
         # Followers must learn the reply ended whatever happened above.
         if not reply.finished:
             reply.finish(_final_message(job, content=reply.text(), status=status), None)
+        ttft_s = None if ttft_ms is None else ttft_ms / 1000
+        metrics.reply_finished(status, ttft_s, time.monotonic() - job.requested_at)
         await get_replies().done(reply)
 
 
@@ -483,6 +468,7 @@ async def _hand_off(job: _Job, saved_chars: int) -> None:
     reply = job.reply
     text = reply.text()[:saved_chars]
     reply.finish(_final_message(job, content=text, status=MessageStatus.INTERRUPTED), None)
+    metrics.reply_finished(MessageStatus.INTERRUPTED, None, time.monotonic() - job.requested_at)
     await get_replies().done(reply)
 
 

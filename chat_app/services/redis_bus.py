@@ -42,6 +42,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from chat_app.core import metrics
 from chat_app.core.db import session_scope
 from chat_app.core.redis import RedisError, blocking_client, get_redis, key
 from chat_app.models.conversation import ConversationPublic
@@ -233,6 +234,7 @@ class RedisReplyBus:
 
     def _lost_redis(self, what: str) -> None:
         self.reconnects += 1
+        metrics.count_redis_reconnect()
         log.warning("Redis unavailable (%s); retrying", what, exc_info=True)
 
     # ---- ReplyBus -------------------------------------------------------------------------

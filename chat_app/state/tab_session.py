@@ -30,6 +30,7 @@ from reflex.middleware import Middleware
 from reflex.state import BaseState, StateUpdate
 from reflex_base.event import Event
 
+from chat_app.core import metrics
 from chat_app.core.session_cookie import read_session_cookie
 from chat_app.services import auth as auth_service
 from chat_app.services import replies
@@ -78,6 +79,15 @@ async def clear_tab(state: BaseState) -> None:
             (await root.get_state(cls)).reset()  # resets its substates too
 
 
+def open_sockets(app: App) -> int:
+    """This process's open websockets: one per tab. (Reflex's token manager is no count: with
+    Redis it also caches other processes' tabs. engine.io keeps a closed socket in its table
+    until its next sweep, hence the check.)"""
+    if app.sio is None:
+        return 0
+    return sum(not socket.closed for socket in list(app.sio.eio.sockets.values()))
+
+
 class TabSessionBinding(Middleware):
     """Before every event, empties a tab whose session changed; watches the signed-in tabs."""
 
@@ -115,6 +125,7 @@ class TabSessionBinding(Middleware):
 
     async def check_once(self, app: App) -> list[str]:
         """Stop disabled users' replies; end the tabs whose session ended. Their client tokens."""
+        metrics.set_connected_tabs(open_sockets(app))
         await replies.stop_replies_of_inactive_users()
         namespace = app.event_namespace
         connected = namespace.token_to_sid if namespace is not None else {}

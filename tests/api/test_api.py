@@ -8,6 +8,7 @@ from itertools import pairwise
 import pytest
 
 from chat_app.services import generation
+from chat_app.services.send_rate import send_rate
 from tests.api.conftest import parse_sse, register
 from tests.conftest import unique_email
 
@@ -253,7 +254,7 @@ async def test_send_rate_limit_is_shared_and_429(client, alice, fake, monkeypatc
 
     monkeypatch.setenv("SEND_RATE_PER_MINUTE", "2")
     get_settings.cache_clear()
-    generation.send_limiter.cache_clear()
+    send_rate.cache_clear()
     fake.configure(reply_text="ok")
     conversation = await new_conversation(client, alice)
     url = f"/api/v1/conversations/{conversation['id']}"
@@ -263,7 +264,7 @@ async def test_send_rate_limit_is_shared_and_429(client, alice, fake, monkeypatc
     assert (await client.post(f"{url}/regenerate", headers=alice)).status_code == 200
     limited = await client.post(f"{url}/messages", json={"content": "3"}, headers=alice)
     assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
-    generation.send_limiter.cache_clear()
+    send_rate.cache_clear()
 
 
 async def test_another_users_ids_are_404_and_change_nothing(client, alice, bob, fake):

@@ -558,6 +558,8 @@ API_ID_FREE: dict[str, str] = {
     "POST /api/v1/conversations": "creates a conversation for the caller",
     "GET /api/openapi.json": "the API description; no user data",
     "GET /api/docs": "the API documentation page; no user data",
+    "GET /api/v1/health": "database and Redis status, public on purpose; no user data",
+    "GET /metrics": "process-wide counters behind METRICS_TOKEN (404 when unset); no user data",
 }
 
 

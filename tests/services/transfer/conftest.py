@@ -23,7 +23,12 @@ async def seeded(user_id: uuid.UUID) -> list[uuid.UUID]:
     async with session_scope() as session:
         await messages_repo.add(session, user_id, first.id, role="user", content=HOSTILE_TEXT)
         reply = await messages_repo.add(
-            session, user_id, first.id, role="assistant", content="", model="gpt-4o",
+            session,
+            user_id,
+            first.id,
+            role="assistant",
+            content="",
+            model="gpt-4o",
             status="streaming",
         )
         assert reply is not None
@@ -39,7 +44,12 @@ async def seeded(user_id: uuid.UUID) -> list[uuid.UUID]:
         )
         await messages_repo.add(session, user_id, first.id, role="user", content="Again?")
         failed = await messages_repo.add(
-            session, user_id, first.id, role="assistant", content="Half", model="gpt-4o",
+            session,
+            user_id,
+            first.id,
+            role="assistant",
+            content="Half",
+            model="gpt-4o",
             status="streaming",
         )
         assert failed is not None
