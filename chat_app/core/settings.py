@@ -76,8 +76,9 @@ class RedisSettings(BaseSettings):
     def _redis_url(cls, value: str) -> str:
         value = value.strip()
         if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            # The value itself stays out of the message: it may hold a password.
             raise ValueError(
-                f"REDIS_URL {value!r} is not a redis://, rediss:// or unix:// URL, "
+                "REDIS_URL is not a redis://, rediss:// or unix:// URL, "
                 "e.g. redis://127.0.0.1:6379/0"
             )
         return value

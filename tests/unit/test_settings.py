@@ -184,3 +184,15 @@ def test_explicit_secret_writes_no_file(bare_env: Path, tmp_path: Path) -> None:
     settings = Settings(secret_key="given-" + "y" * 40, data_dir=tmp_path / "d")
     assert settings.resolved_secret_key() == "given-" + "y" * 40
     assert not (tmp_path / "d" / "secret_key").exists()
+
+
+def test_redis_is_off_unless_configured(bare_env: Path) -> None:
+    settings = Settings()
+    assert not settings.uses_redis and settings.redis_key_prefix == "chat:"
+    assert Settings(redis_url=" redis://127.0.0.1:6379/2 ").redis_url == "redis://127.0.0.1:6379/2"
+
+
+def test_a_bad_redis_url_stops_the_start_without_echoing_it(bare_env: Path) -> None:
+    with pytest.raises(ValidationError) as raised:
+        Settings(redis_url="http://user:hunter2@cache:6379")
+    assert "redis://" in str(raised.value) and "hunter2" not in str(raised.value)
