@@ -219,15 +219,11 @@ def delete_keys(url: str, prefix: str) -> int:
 @pytest.fixture
 def redis_url(redis_server_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """The app uses Redis for this test, under a key prefix of its own, deleted afterwards."""
-    from chat_app.services import replies
-
     prefix = f"test-{os.getpid()}-{secrets.token_hex(4)}:"
     monkeypatch.setenv("REDIS_URL", redis_server_url)
     monkeypatch.setenv("REDIS_KEY_PREFIX", prefix)
     _reset_caches()
-    replies.get_replies.cache_clear()  # the process's registry picks its bus by the settings
     yield redis_server_url
-    replies.get_replies.cache_clear()
     delete_keys(redis_server_url, prefix)
 
 

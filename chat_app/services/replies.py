@@ -182,8 +182,9 @@ def _owned(reply: LiveReply | None, user_id: uuid.UUID) -> LiveReply | None:
     return reply if reply is not None and reply.owner_id == user_id else None
 
 
-def _create_registry() -> ReplyRegistry:
-    if not get_settings().uses_redis:
+@lru_cache
+def _registry_for(redis_url: str, key_prefix: str) -> ReplyRegistry:
+    if not redis_url:
         return ReplyRegistry()
     from chat_app.services.redis_bus import RedisReplyBus
 
@@ -192,9 +193,11 @@ def _create_registry() -> ReplyRegistry:
     return registry
 
 
-@lru_cache
 def get_replies() -> ReplyRegistry:
-    return _create_registry()
+    """The process's registry, created once per Redis configuration (a server has one; tests
+    switch between several)."""
+    settings = get_settings()
+    return _registry_for(settings.redis_url, settings.redis_key_prefix)
 
 
 @contextlib.asynccontextmanager

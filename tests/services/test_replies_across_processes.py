@@ -370,7 +370,6 @@ async def test_a_redis_restart_mid_reply_loses_nothing(
 
     monkeypatch.setenv("REDIS_KEY_PREFIX", "restart-test:")
     get_settings.cache_clear()
-    replies.get_replies.cache_clear()
     registry = replies.get_replies()
     registry.bus.start()
     try:
@@ -392,7 +391,6 @@ async def test_a_redis_restart_mid_reply_loses_nothing(
     finally:
         await registry.bus.close()
         await close_redis()
-        replies.get_replies.cache_clear()
 
 
 async def _status_is(user_id: uuid.UUID, mid: uuid.UUID, status: MessageStatus) -> bool:
