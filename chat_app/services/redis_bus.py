@@ -41,12 +41,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 
 from chat_app.core import metrics
 from chat_app.core.db import session_scope
 from chat_app.core.redis import RedisError, blocking_client, get_redis, key
 from chat_app.models.conversation import ConversationPublic
-from chat_app.models.message import MessagePublic
+from chat_app.models.message import MessagePublic, MessageStatus
 from chat_app.repositories import messages as messages_repo
 from chat_app.services.live import Delta, Finished, LiveReply, ReplyEvent, Titled
 
@@ -177,6 +178,7 @@ class _Writing:
     resend_all: bool = False  # the stream may have lost entries: publish the text from 0
     markers: list[list[str]] = field(default_factory=list)  # finished / titled / closed
     closed_at: float | None = None
+    stop_seen: bool = False
 
 
 @dataclass
@@ -208,6 +210,8 @@ class RedisReplyBus:
         self._wake_writer = asyncio.Event()
         self._wake_reader = asyncio.Event()
         self.reconnects = 0  # times a loop of this bus lost Redis and went on
+        self._scripts_client: Redis | None = None
+        self._scripts: dict[str, AsyncScript] = {}
 
     # ---- background work ------------------------------------------------------------------
 
@@ -232,6 +236,17 @@ class RedisReplyBus:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
+    def _script(self, source: str) -> AsyncScript:
+        """``source`` as a script of this loop's client: called by its SHA (EVALSHA), so a
+        batch of appends does not send the script's text with every call."""
+        client = get_redis()
+        if self._scripts_client is not client:
+            self._scripts_client, self._scripts = client, {}
+        script = self._scripts.get(source)
+        if script is None:
+            script = self._scripts[source] = client.register_script(source)
+        return script
+
     def _lost_redis(self, what: str) -> None:
         self.reconnects += 1
         metrics.count_redis_reconnect()
@@ -254,9 +269,8 @@ class RedisReplyBus:
         )
         if not opened:
             return False
-        current = self._local.get(reply.conversation_id)
-        if current is not None and current is not reply:
-            current.listener = None  # its title is still being made; it publishes no more
+        # A finished reply still being titled here stays in ``_writing`` (by message) until it
+        # closes; the conversation's live reply is the new one.
         self._local[reply.conversation_id] = reply
         self._writing[reply.message_id] = _Writing(reply, token, claim, renewed_at=time.monotonic())
         reply.listener = self._heard
@@ -361,6 +375,11 @@ class RedisReplyBus:
             except RedisError:
                 self._lost_redis("publishing replies")
                 await asyncio.sleep(RETRY_PAUSE_SECONDS)
+            except Exception:
+                # A loop that died would stop every reply of this process from reaching other
+                # processes (and their leases from being renewed): log, go on.
+                log.exception("the reply bus's writer loop failed; going on")
+                await asyncio.sleep(RETRY_PAUSE_SECONDS)
 
     async def _publish_all(self) -> None:
         due = [w for w in self._writing.values() if w.markers or w.reply.length > w.text_from]
@@ -377,14 +396,10 @@ class RedisReplyBus:
                     batch.append(["o", str(start), "t", reply.text()[start:]])
                 batch.extend(writing.markers)
                 for fields in batch:
-                    pipe.eval(
-                        _APPEND,
-                        2,
-                        lease_key(reply.message_id),
-                        stream_key(reply.message_id),
-                        writing.token,
-                        MAX_STREAM_ENTRIES,
-                        *fields,
+                    await self._script(_APPEND)(
+                        keys=[lease_key(reply.message_id), stream_key(reply.message_id)],
+                        args=[writing.token, MAX_STREAM_ENTRIES, *fields],
+                        client=pipe,
                     )
                 batches.append((writing, reply.length, len(batch)))
             results = await pipe.execute(raise_on_error=False)
@@ -427,12 +442,13 @@ class RedisReplyBus:
             self._writing.pop(reply.message_id, None)
 
     async def _poll_stops(self) -> None:
-        candidates = [w for w in self._writing.values() if not w.reply.finished]
+        candidates = [w for w in self._writing.values() if not w.reply.finished and not w.stop_seen]
         if not candidates:
             return
         flags = await get_redis().mget([stop_key(w.reply.message_id) for w in candidates])
         for writing, flag in zip(candidates, flags, strict=True):
             if flag:
+                writing.stop_seen = True
                 self._on_stop(writing.reply)
 
     async def _renew_leases(self) -> None:
@@ -442,14 +458,13 @@ class RedisReplyBus:
         redis = get_redis()
         async with redis.pipeline(transaction=False) as pipe:
             for writing in writings:
-                pipe.eval(
-                    _RENEW,
-                    2,
-                    lease_key(writing.reply.message_id),
-                    conversation_key(writing.reply.conversation_id),
-                    writing.token,
-                    _ms(LEASE_SECONDS),
-                    writing.claim,
+                await self._script(_RENEW)(
+                    keys=[
+                        lease_key(writing.reply.message_id),
+                        conversation_key(writing.reply.conversation_id),
+                    ],
+                    args=[writing.token, _ms(LEASE_SECONDS), writing.claim],
+                    client=pipe,
                 )
             results = await pipe.execute()
         now = time.monotonic()
@@ -516,6 +531,9 @@ class RedisReplyBus:
                         await client.aclose()
                     client = None
                     await asyncio.sleep(RETRY_PAUSE_SECONDS)
+                except Exception:
+                    log.exception("the reply bus's reader loop failed; going on")
+                    await asyncio.sleep(RETRY_PAUSE_SECONDS)
         finally:
             if client is not None:
                 with contextlib.suppress(RedisError, OSError):
@@ -553,10 +571,12 @@ class RedisReplyBus:
             if found:
                 continue
             stored = await _stored_message(mirror.reply.owner_id, mirror.reply.message_id)
-            if stored is not None and stored.status != "streaming":
+            if stored is not None and stored.status == MessageStatus.STREAMING:
+                continue  # its writer may still take its lease back; else the sweeper ends it
+            if stored is not None:
                 mirror.reply.finish(stored, None)
-                mirror.reply.close()
-                self._mirrors.pop(mirror.reply.message_id, None)
+            mirror.reply.close()  # deleted meanwhile: followers just stop
+            self._mirrors.pop(mirror.reply.message_id, None)
 
     # ---- the sweeper ----------------------------------------------------------------------
 
