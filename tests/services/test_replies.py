@@ -333,3 +333,50 @@ async def test_the_registry_holds_each_running_reply_until_its_task_ends(fake, u
     assert stored.status == MessageStatus.INTERRUPTED  # cancelled without Stop: shutdown
     assert not await registry.is_writing(cid) and replies.live_reply(user_id, cid) is None
     assert user_id not in replies.live_owner_ids()
+
+
+def test_a_mirror_applies_batches_by_offset_once_each() -> None:
+    """What a process reading another's stream does: repeats and re-sends add nothing twice."""
+    reply = LiveReply(owner_id=uuid.uuid4(), conversation_id=uuid.uuid4(), message_id=uuid.uuid4())
+    reply.append_at(0, "Hello")
+    reply.append_at(0, "Hello")  # read twice
+    reply.append_at(3, "lo, wor")  # overlaps what is known
+    reply.append_at(20, "after a gap")  # never guessed: the writer re-sends from 0 then
+    assert reply.text() == "Hello, wor"
+    reply.append_at(0, "Hello, world")  # the re-send
+    assert reply.text() == "Hello, world"
+
+
+async def test_a_draining_process_takes_no_new_reply_and_finishes_the_running_one(
+    fake, user_id
+) -> None:
+    from chat_app.services.errors import Unavailable
+
+    registry = replies.get_replies()
+    fake.configure(reply_tokens=20, tokens_per_second=40)
+    started = await generation.send_message(user_id, None, "one")
+    draining = asyncio.create_task(registry.drain(30))
+    await asyncio.sleep(0)
+    try:
+        with pytest.raises(Unavailable, match="restarting"):
+            await generation.send_message(user_id, None, "two")
+        await draining
+    finally:
+        registry.accepting = True  # the registry outlives this test in the process
+    stored = (await chat.list_messages(user_id, started.conversation.id))[-1]
+    assert stored.status == MessageStatus.COMPLETE
+
+
+async def test_a_drain_past_its_grace_keeps_the_text_as_interrupted(fake, user_id) -> None:
+    registry = replies.get_replies()
+    fake.configure(reply_tokens=400, tokens_per_second=40)
+    started = await generation.send_message(user_id, None, "long")
+    reply = replies.live_reply(user_id, started.conversation.id)
+    assert reply is not None
+    await wait_until(lambda: reply.length > 0)
+    try:
+        await registry.drain(0.2)
+    finally:
+        registry.accepting = True
+    stored = (await chat.list_messages(user_id, started.conversation.id))[-1]
+    assert stored.status == MessageStatus.INTERRUPTED and stored.content
