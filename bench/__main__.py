@@ -19,7 +19,13 @@ import traceback
 
 import httpx
 
-from bench import scenario_bigdata, scenario_bytes, scenario_concurrency, scenario_ttft
+from bench import (
+    scenario_bigdata,
+    scenario_bytes,
+    scenario_concurrency,
+    scenario_failover,
+    scenario_ttft,
+)
 from bench.common import Options, Stack
 from bench.reflex_client import FrontendBuild, check_names
 from bench.report import machine, write_result
@@ -31,6 +37,7 @@ SCENARIOS = {
     "bytes": scenario_bytes,
     "concurrency": scenario_concurrency,
     "bigdata": scenario_bigdata,
+    "failover": scenario_failover,
 }
 
 

@@ -8,12 +8,9 @@ redis-server where the test restarts Redis), the fake OpenAI server over real HT
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -30,59 +27,11 @@ from chat_app.services import chat, replies
 from chat_app.services.live import Delta, Finished
 from chat_app.services.redis_bus import LEASE_SECONDS, stream_key
 from tests.api.conftest import parse_sse
-from tests.conftest import PROJECT_ROOT
 from tests.services.conftest import wait_until
+from tests.support.reply_writer import WriterProcess
 from tests.support.served_app import free_port
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-
-START_TIMEOUT_SECONDS = 90.0
-
-
-class Writer:
-    """The other process: writes one reply for ``user_id`` (see reply_writer.py)."""
-
-    def __init__(self, user_id: uuid.UUID, log_dir: Path, **env: str) -> None:
-        self.log_path = log_dir / f"writer-{uuid.uuid4().hex[:6]}.log"
-        self._log = self.log_path.open("wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.support.reply_writer", str(user_id), "Tell me more"],
-            cwd=PROJECT_ROOT,
-            env={**os.environ, **env},
-            stdout=subprocess.PIPE,
-            stderr=self._log,
-        )
-
-    async def started(self) -> tuple[uuid.UUID, uuid.UUID]:
-        assert self.process.stdout is not None
-        line = await asyncio.wait_for(
-            asyncio.to_thread(self.process.stdout.readline), START_TIMEOUT_SECONDS
-        )
-        assert line, f"the writer exited: {self.log_tail()}"
-        ids = json.loads(line)
-        return uuid.UUID(ids["conversation_id"]), uuid.UUID(ids["message_id"])
-
-    def send(self, sig: signal.Signals) -> None:
-        self.process.send_signal(sig)
-
-    async def exit_code(self, timeout: float = 60.0) -> int:
-        return await asyncio.wait_for(asyncio.to_thread(self.process.wait), timeout)
-
-    def output(self) -> str:
-        assert self.process.stdout is not None
-        return self.process.stdout.read().decode()
-
-    def log_tail(self) -> str:
-        if not self._log.closed:
-            self._log.flush()
-        return self.log_path.read_text(errors="replace")[-3000:]
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGCONT)
-            self.process.kill()
-            self.process.wait(timeout=30)
-        self._log.close()
 
 
 @pytest.fixture
@@ -96,16 +45,18 @@ async def here(db, redis_url, fake) -> AsyncIterator[replies.ReplyRegistry]:
 
 
 @pytest.fixture
-def writers(tmp_path: Path) -> Iterator[list[Writer]]:
-    started: list[Writer] = []
+def writers(tmp_path: Path) -> Iterator[list[WriterProcess]]:
+    started: list[WriterProcess] = []
     yield started
     for writer in started:
         writer.stop()
         print(f"--- {writer.log_path.name} ---\n{writer.log_tail()}")  # shown when a test fails
 
 
-def start_writer(writers: list[Writer], user_id: uuid.UUID, tmp_path: Path, **env: str) -> Writer:
-    writer = Writer(user_id, tmp_path, **env)
+def start_writer(
+    writers: list[WriterProcess], user_id: uuid.UUID, tmp_path: Path, **env: str
+) -> WriterProcess:
+    writer = WriterProcess(user_id, tmp_path, **env)
     writers.append(writer)
     return writer
 
