@@ -68,6 +68,10 @@ async def _stop_once(stack: Stack, user_id: uuid.UUID, *, first_token: bool) -> 
         cid, mid = await writer.started()
         if first_token:
             await _first_text(user_id, cid)
+        else:
+            # A fresh process's first provider call imports and connects for a few hundred ms:
+            # stop once the request is waiting on the model, as in a server that runs for days.
+            await asyncio.sleep(1.5)
         asked = time.monotonic()
         assert await replies.stop_reply(user_id, cid)
         return (await _wait_status(user_id, mid, "stopped")) - asked
