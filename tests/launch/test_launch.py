@@ -136,3 +136,32 @@ def test_a_build_is_current_only_for_the_same_sources_url_and_output(tmp_path: P
     (web / frontend.STAMP_NAME).write_text("not json")
     assert not frontend.is_current(web, stamp)
 
+
+@pytest.mark.postgres
+def test_app_servers_starting_together_migrate_one_at_a_time(make_postgres_database) -> None:
+    """Several app servers start on one empty database (compose.yaml): every upgrade succeeds.
+
+    Without the advisory lock in alembic/env.py, 4 at once failed with UniqueViolation here."""
+    url = make_postgres_database()
+    env = {**os.environ, "DATABASE_URL": url, "APP_ENV": "development"}
+    upgrades = [
+        subprocess.Popen(
+            [str(PROJECT_ROOT / ".venv" / "bin" / "python"), "-m", "alembic", "upgrade", "head"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        for _ in range(4)
+    ]
+    outputs = [p.communicate(timeout=120)[0].decode() for p in upgrades]
+    assert [p.returncode for p in upgrades] == [0] * 4, "\n".join(outputs)
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            versions = conn.execute(sa.text("SELECT version_num FROM alembic_version")).all()
+    finally:
+        engine.dispose()
+    assert len(versions) == 1
