@@ -73,6 +73,7 @@ def test_nginx_upstream_names_the_app_services_on_their_port() -> None:
     servers = re.findall(r"^\s*server\s+(\S+):(\d+)", text, re.M)
     assert servers == [(name, "3000") for name in sorted(app_services(compose()))]
     assert "proxy_set_header Upgrade $http_upgrade;" in text
+    assert "proxy_set_header Host $http_host;" in text  # with its port: redirects stay right
     assert "proxy_set_header X-Forwarded-For $remote_addr;" in text
     assert "proxy_set_header X-Forwarded-Proto $scheme;" in text
     assert re.search(r"location /_event \{[^}]*proxy_read_timeout 1h;", text)

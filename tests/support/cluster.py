@@ -127,6 +127,8 @@ def previous_build_port() -> int | None:
 
 def port_is_free(port: int) -> bool:
     with socket.socket() as sock:
+        # As nginx binds (SO_REUSEADDR): connections of the last session in TIME_WAIT are fine.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
@@ -281,11 +283,16 @@ class Nginx:
 
     def upstreams_seen(self) -> list[str]:
         """The upstream of each request so far, oldest first (the harness's access log)."""
+        return [upstream for upstream, _ in self.requests_seen()]
+
+    def requests_seen(self) -> list[tuple[str, str]]:
+        """(upstream, path) of each request nginx has finished, oldest first. A websocket is
+        logged when it closes."""
         try:
             lines = (self.directory / "access.log").read_text().splitlines()
         except OSError:
             return []
-        return [line.split(" ", 1)[0] for line in lines]
+        return [(fields[0], fields[-1]) for fields in (line.split(" ") for line in lines)]
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
