@@ -27,12 +27,18 @@ RUN npm install --prefix /app/.tools --no-audit --no-fund bun@1.4.4 && chown -R 
 COPY --chown=app:app . .
 USER 10001:10001
 
-# Build the frontend at image build time, so the container starts without fetching anything.
-# A throwaway secret: the build does not touch the database or sign anything.
-RUN APP_ENV=development DATA_DIR=/tmp/build-data /app/.venv/bin/reflex export --frontend-only --no-zip \
+# Build the frontend at image build time, so the container starts without building anything.
+# It is built for the port browsers reach: APP_URL's when that is plain http (compose.yaml
+# passes it), else 3000; the start reuses it while APP_URL agrees (chat_app/launch/frontend.py).
+# Development mode for the build only: it does not touch the database or sign anything.
+ARG APP_URL=""
+RUN APP_ENV=development DATA_DIR=/tmp/build-data APP_URL="$APP_URL" \
+    /app/.venv/bin/python -m chat_app.launch build --port 3000 \
     && rm -rf /tmp/build-data
 
 VOLUME ["/data"]
 EXPOSE 3000
-# Migrations run at start, then the server is exec'd (PID 1 receives signals).
+# Migrations run at start, then uvicorn is exec'd (PID 1 receives SIGTERM and drains running
+# replies for SHUTDOWN_GRACE_SECONDS): stop it with `docker stop -t 40` (compose.yaml sets
+# stop_grace_period). WORKERS=N runs N processes behind port 3000 (needs REDIS_URL).
 CMD ["./scripts/start.sh"]

@@ -41,7 +41,7 @@ $(BUN):
 install: $(VENV)/.runtime-installed $(BUN) ## Create .venv and install the pinned runtime + bun
 
 .PHONY: run
-run: install ## Serve the app on http://localhost:3000 (SQLite + offline demo model by default)
+run: install ## Serve the app on http://localhost:3000 (SQLite + demo model; WORKERS=N needs REDIS_URL)
 	HOST=$(HOST) PORT=$(PORT) ./scripts/start.sh
 
 .PHONY: test

@@ -11,6 +11,8 @@ from chat_app.core.settings import get_settings
 
 config = context.config
 target_metadata = SQLModel.metadata
+# Any fixed number; "chat" in ASCII. Only this app's migrations take it.
+MIGRATION_LOCK_ID = 0x63686174
 
 
 def render_item(type_: str, obj: object, autogen_context: object) -> str | bool:
@@ -64,6 +66,11 @@ def run_migrations_online() -> None:
             render_as_batch=connection.dialect.name == "sqlite",
         )
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":
+                # Several app servers start together (compose.yaml, WORKERS on several hosts):
+                # one migrates, the others wait here, then find the database at head. The lock
+                # ends with the transaction, which on PostgreSQL holds the whole upgrade.
+                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_ID})")
             context.run_migrations()
     engine.dispose()
 

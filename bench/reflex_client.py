@@ -233,6 +233,7 @@ class ReflexTab:
     live_stale: set[str] = field(default_factory=set)
     live_gaps: int = 0
     errors: list[str] = field(default_factory=list)
+    replaced_tokens: list[str] = field(default_factory=list)  # given up for a "new_token"
     counters_at_close: Counters | None = None
     _reader: asyncio.Task | None = None
     _waiters: list[tuple[Callable[[ReflexTab], bool], asyncio.Future]] = field(default_factory=list)
@@ -388,6 +389,11 @@ class ReflexTab:
             name, *args = json.loads(body)
             if name == "event" and args:
                 self._on_update(args[0], t, wire, size)
+            elif name == "new_token" and args:
+                # The server found this token held by another socket (e.g. of a process that
+                # died) and gave the tab a new one; the browser keeps it (state.js, new_token).
+                self.replaced_tokens.append(self.token)
+                self.token = str(args[0])
         elif kind == "1":
             self.errors.append("server disconnected the namespace")
 

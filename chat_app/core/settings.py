@@ -130,6 +130,9 @@ class Settings(OriginSettings, RedisSettings):
     send_rate_per_minute: int = Field(default=30, ge=0)
     # On SIGTERM: how long running replies may go on before they are marked "interrupted".
     shutdown_grace_seconds: float = Field(default=20.0, ge=0)
+    # Backend processes on this host behind the one port (scripts/start.sh). More than one needs
+    # REDIS_URL: the launch refuses it otherwise (chat_app/launch/server.py says why).
+    workers: int = Field(default=1, ge=1, le=64)
 
     # Operations. /metrics answers only a request carrying "Authorization: Bearer <this>";
     # empty: /metrics answers 404 (never public by default).
