@@ -177,6 +177,7 @@ class _Writing:
     text_from: int = 0  # offset of the first character not yet published
     resend_all: bool = False  # the stream may have lost entries: publish the text from 0
     markers: list[list[str]] = field(default_factory=list)  # finished / titled / closed
+    published: list[list[str]] = field(default_factory=list)  # the markers already sent
     closed_at: float | None = None
     stop_seen: bool = False
 
@@ -394,6 +395,10 @@ class RedisReplyBus:
                 batch: list[list[str]] = []
                 if reply.length > start:
                     batch.append(["o", str(start), "t", reply.text()[start:]])
+                if writing.resend_all:
+                    # The stream may be a new one (Redis lost the old): the end markers already
+                    # sent must be in it too, or a follower would see "closed" with no end.
+                    batch.extend(writing.published)
                 batch.extend(writing.markers)
                 for fields in batch:
                     await self._script(_APPEND)(
@@ -409,6 +414,7 @@ class RedisReplyBus:
             position += count
             if all(result == 1 for result in outcome):
                 writing.text_from, writing.resend_all = length, False
+                writing.published.extend(writing.markers)
                 writing.markers = []
                 await self._after_published(writing)
             else:
@@ -555,6 +561,12 @@ class RedisReplyBus:
             for entry_id, fields in entries:
                 mirror.last_id = entry_id
                 mirror.seen_at = time.monotonic()
+                if fields.get("e") == "closed" and not mirror.reply.finished:
+                    # Its end was lost with a Redis restart: the database has it.
+                    log.warning("reply %s closed with no end on its stream", message_id)
+                    stored = await _stored_message(mirror.reply.owner_id, mirror.reply.message_id)
+                    if stored is not None:
+                        mirror.reply.finish(stored, None)
                 apply_entry(mirror.reply, fields)
             if mirror.reply.closed:
                 self._mirrors.pop(mirror.reply.message_id, None)
