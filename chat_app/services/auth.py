@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat_app.core import security
 from chat_app.core.client_address import canonical_address
-from chat_app.core.db import session_scope
+from chat_app.core.db import read_scope, session_scope
 from chat_app.core.settings import get_settings
 from chat_app.models.common import utcnow
 from chat_app.models.user import User, UserCreate, UserPublic, normalize_email, validate_password
@@ -165,7 +165,7 @@ async def resolve_session(token: str | None) -> UserPublic | None:
         claims = security.decode_session_token(token)
     except security.InvalidToken:
         return None
-    async with session_scope() as session:
+    async with read_scope() as session:
         user = await users_repo.get_by_id(session, claims.user_id)
         if not _token_still_valid(user, claims):
             return None
@@ -240,7 +240,7 @@ async def confirm_password(user_id: uuid.UUID, password: object, client_address:
     """
     if not isinstance(password, str) or not password:
         raise InvalidInput("Enter your password to confirm.", {"password": "Required."})
-    async with session_scope() as session:
+    async with read_scope() as session:
         user = await users_repo.get_by_id(session, user_id)
     if user is None or not user.is_active:
         raise NotFound("User")
@@ -266,7 +266,7 @@ async def ended_sessions(tokens: Mapping[K, str | None]) -> set[K]:
             claims[key] = security.decode_session_token(token or "")
         except security.InvalidToken:
             ended.add(key)
-    async with session_scope() as session:
+    async with read_scope() as session:
         users = await users_repo.get_many(session, {c.user_id for c in claims.values()})
     ended.update(
         key for key, c in claims.items() if not _token_still_valid(users.get(c.user_id), c)
@@ -276,7 +276,7 @@ async def ended_sessions(tokens: Mapping[K, str | None]) -> set[K]:
 
 async def inactive_users(user_ids: set[uuid.UUID]) -> set[uuid.UUID]:
     """The ids among these whose account is disabled or gone."""
-    async with session_scope() as session:
+    async with read_scope() as session:
         users = await users_repo.get_many(session, user_ids)
     return {uid for uid in user_ids if uid not in users or not users[uid].is_active}
 
