@@ -137,6 +137,9 @@ def _reset_caches() -> None:
     from chat_app.services import auth as auth_service
 
     auth_service.login_throttle.cache_clear()
+    from chat_app.services import session_cache
+
+    session_cache.sessions.clear()
 
 
 @pytest.fixture(autouse=True)
