@@ -6,6 +6,7 @@ sends; everything the server sends from the send until the reply is committed (p
 quiet period) is counted twice: on the wire (TCP payload after the upgrade: frame headers and
 permessage-deflate-compressed payload, as negotiated the way Chromium negotiates it) and
 uncompressed (the Socket.IO packets' UTF-8 size). The reply's own size is its UTF-8 text.
+The server's CPU (whole process tree, psutil) over the same time is the single-stream cost.
 A second reply in the same visit shows whether cost grows within a visit, and a last row
 measures the reply after ``LONG_VISIT_EXCHANGES`` exchanges in one visit (sent with the fake
 server at full speed, then the measured reply at 50 tokens/s): every message written during a
@@ -54,9 +55,11 @@ async def run_once(stack: Stack, replies_per_visit: int) -> list[dict]:
             assert tab.ws is not None
             negotiated = tab.ws.response_headers.get("sec-websocket-extensions", "")
             for k in range(replies_per_visit):
+                cpu_before = stack.app.cpu_seconds()
                 trace = await send_and_follow(
                     tab, f"Reply {k + 1}, please.", timeout, quiet=0.5, keep_update_sizes=True
                 )
+                cpu = stack.app.cpu_seconds() - cpu_before
                 reply_bytes = len((trace.final_text or "").encode())
                 largest = max(trace.updates, key=lambda u: u["wire"], default=None)
                 rows.append(
@@ -79,6 +82,7 @@ async def run_once(stack: Stack, replies_per_visit: int) -> list[dict]:
                         "open_payload_in": opened.payload_in,
                         "error": trace.error,
                         "negotiated": negotiated,
+                        "server_cpu_seconds": cpu,
                         "updates": trace.updates,
                     }
                 )
@@ -104,9 +108,11 @@ async def _after_a_long_visit(stack: Stack, user, expected: str, timeout: float)
             tokens_per_second=TOKENS_PER_SECOND,
             reply_tokens=REPLY_TOKENS,
         )
+        cpu_before = stack.app.cpu_seconds()
         trace = await send_and_follow(
             tab, "And now a long one.", timeout, quiet=0.5, keep_update_sizes=True
         )
+        cpu = stack.app.cpu_seconds() - cpu_before
     finally:
         await tab.close()
     reply_bytes = len((trace.final_text or "").encode())
@@ -130,6 +136,7 @@ async def _after_a_long_visit(stack: Stack, user, expected: str, timeout: float)
         "open_payload_in": None,
         "error": trace.error,
         "negotiated": "",
+        "server_cpu_seconds": cpu,
         "updates": trace.updates,
     }
 
@@ -156,9 +163,11 @@ async def run(stack: Stack) -> dict:
             "largest_frame_payload",
             "open_wire_in",
             "open_payload_in",
+            "server_cpu_seconds",
         ):
             value = median(r[field] for r in rows)
-            item[field] = value if value is None or "ratio" in field else round(value)
+            exact = value is None or "ratio" in field or "seconds" in field
+            item[field] = value if exact else round(value)
         item["errors"] = sum(1 for r in rows if r["error"] or not r["reply_ok"])
         item["largest_frame_vars"] = rows[0]["largest_frame_vars"]
         item["met"] = item["wire_ratio"] is not None and item["wire_ratio"] <= TARGET_RATIO
@@ -175,6 +184,7 @@ async def run(stack: Stack) -> dict:
             "frames",
             "largest frame wire/raw B",
             "open page wire B",
+            "server CPU ms",
             "≤2×",
         ],
         [
@@ -189,6 +199,7 @@ async def run(stack: Stack) -> dict:
                 s["frames"],
                 f"{_int(s['largest_frame_wire'])} / {_int(s['largest_frame_payload'])}",
                 s["open_wire_in"],
+                s["server_cpu_seconds"] * 1000,
                 s["met"],
             ]
             for s in summary
