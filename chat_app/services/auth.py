@@ -136,7 +136,7 @@ async def login(email: str, password: str, client_address: str = "") -> LoggedIn
     if len(email) <= 254 and email.isprintable():
         # The connection goes back to the pool before bcrypt runs: a burst of logins must not
         # hold every pooled connection for ~0.2 s each.
-        async with session_scope() as session:
+        async with read_scope() as session:
             user = await users_repo.get_by_email(session, email)
     # Always pay for one bcrypt check so unknown emails answer as slowly as wrong passwords.
     # The dummy hash is made once, at full bcrypt cost: in a thread, not on the event loop.
