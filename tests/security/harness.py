@@ -57,8 +57,8 @@ PASSWORD = "correct horse battery"
 ID_NAME = re.compile(r"(^|_)(c?id|ids|cursor|email)$")
 # The acting user's own id, re-derived from the session cookie at every event: not a target.
 ACTING_USER_VARS = {"AuthState._user_id"}
-# Random each time they change (StreamState's watcher sequence, the visit key) or derived from the session
-# token (the tab's session fingerprint): equal runs differ there.
+# Random each time they change (StreamState's watcher sequence, the visit key) or derived from
+# the session token (the tab's session fingerprint): equal runs differ there.
 NONCE_VARS = {
     "StreamState._seq",
     "StreamState._claimed",
