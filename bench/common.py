@@ -81,7 +81,7 @@ class ReplyTrace:
 
 
 def _known_ids(tab: ReflexTab) -> set[str]:
-    return {m["id"] for m in (tab.var("history") or []) + (tab.var("recent") or [])}
+    return {m["id"] for m in (tab.var("history") or []) + tab.visit_messages()}
 
 
 async def send_and_follow(
@@ -102,9 +102,8 @@ async def send_and_follow(
     def finished(t: ReflexTab) -> bool:
         if t.var("composer_error") or len(t.errors) > errors_before:
             return True
-        recent = t.var("recent") or []
         return t.var("active") is False and any(
-            m["role"] == "assistant" and m["id"] not in known for m in recent
+            m["role"] == "assistant" and m["id"] not in known for m in t.visit_messages()
         )
 
     trace = ReplyTrace(sent=await tab.send_message(text))
@@ -140,9 +139,9 @@ async def send_and_follow(
             trace.draft_times.append(update.t)
             if trace.first_token is None:
                 trace.first_token = update.t
-        has_recent, recent = update.get("recent")
-        if has_recent and trace.done is None:
-            new = [m for m in recent if m["role"] == "assistant" and m["id"] not in known]
+        if update.visit_added and trace.done is None:
+            added = update.visit_added
+            new = [m for m in added if m["role"] == "assistant" and m["id"] not in known]
             if new:
                 trace.done = update.t
                 trace.final_text = new[-1]["content"]

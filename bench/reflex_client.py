@@ -60,6 +60,8 @@ EVENTS = {
     "close_drawer": f"{STATES['sidebar']}.close_drawer",  # a sidebar link's on_click
     # live_markdown's on_gap: the browser missed a chunk; payload {"reply_id": str}.
     "resync": f"{STATES['stream']}.resync_live",
+    # The visit store's on_gap: a message of this visit was missed; payload {"visit_key": str}.
+    "resync_visit": f"{STATES['conversation']}.resync_visit",
 }
 # Vars read from the deltas: (state key, var name as declared in Python).
 VARS = {
@@ -68,7 +70,8 @@ VARS = {
     "cid": ("conversation", "cid"),
     "loading": ("conversation", "loading"),
     "history": ("conversation", "history"),
-    "recent": ("conversation", "recent"),
+    "visit_key": ("conversation", "visit_key"),
+    "recent_count": ("conversation", "recent_count"),
     "not_found": ("conversation", "not_found"),
     "has_text": ("stream", "has_text"),
     "reply_id": ("stream", "reply_id"),
@@ -92,6 +95,12 @@ FORM_DATA_KEY = "__reflex_form_data__"  # how the frontend encodes a submitted f
 # the whole text, ``clear``). The arguments are JSON literals; offsets count code points.
 LIVE_CALL = re.compile(r"^window\.__chatLive\?\.(append|reset|clear)\((.*)\)$", re.S)
 RESYNC_ARG = "reply_id"
+# The messages written during a visit are appended to another browser store
+# (components/visit_store.py, scripts from chat_app/state/visit_events.py):
+# ``window.__chatVisit?.add("<visit key>",<index>,"<message as JSON>")``, also ``truncate``
+# (key, count) and ``reset`` (key, JSON list). One visit at a time; a gap asks for a reset.
+VISIT_CALL = re.compile(r"^window\.__chatVisit\?\.(add|truncate|reset)\((.*)\)$", re.S)
+VISIT_RESYNC_ARG = "visit_key"
 SOCKET_PATH = "/_event"
 NAMESPACE = "/_event"
 
@@ -198,6 +207,8 @@ class Update:
     events: list[dict[str, Any]]
     # Changes to the browser-side live text store: (op, reply id, text length after it).
     live: list[tuple[str, str, int]] = field(default_factory=list)
+    # Messages this update added to the visit store (window.__chatVisit).
+    visit_added: list[dict[str, Any]] = field(default_factory=list)
 
     def get(self, var: str) -> tuple[bool, Any]:
         key, name = VARS[var]
@@ -232,6 +243,10 @@ class ReflexTab:
     live: dict[str, str] = field(default_factory=dict)  # window.__chatLive, emulated
     live_stale: set[str] = field(default_factory=set)
     live_gaps: int = 0
+    visit_key: str = ""  # window.__chatVisit, emulated: one visit at a time
+    visit: list[dict[str, Any]] = field(default_factory=list)
+    visit_stale: bool = False
+    visit_gaps: int = 0
     errors: list[str] = field(default_factory=list)
     replaced_tokens: list[str] = field(default_factory=list)  # given up for a "new_token"
     counters_at_close: Counters | None = None
@@ -426,6 +441,10 @@ class ReflexTab:
             if match is not None:
                 self._live(match.group(1), json.loads(f"[{match.group(2)}]"), update)
                 return
+            match = VISIT_CALL.match(str(payload.get("javascript_code", "")))
+            if match is not None:
+                self._visit(match.group(1), json.loads(f"[{match.group(2)}]"), update)
+                return
         if name == "_redirect":
             path = str(payload.get("path") or "/")
             if path.startswith("/") and not payload.get("external"):
@@ -471,6 +490,37 @@ class ReflexTab:
         if text:
             self.live[reply_id] = current + text
             update.live.append((op, reply_id, len(self.live[reply_id])))
+
+    def _visit(self, op: str, args: list[Any], update: Update) -> None:
+        """window.__chatVisit (components/visit_store.py STORE_JS), in Python."""
+        key = str(args[0])
+        if key != self.visit_key:
+            self.visit_key, self.visit, self.visit_stale = key, [], False
+        if op == "truncate":
+            del self.visit[int(args[1]) :]
+            return
+        if op == "reset":
+            self.visit = [m for m in json.loads(args[1]) if isinstance(m, dict)]
+            self.visit_stale = False
+            update.visit_added.extend(self.visit)
+            return
+        index, message = int(args[1]), json.loads(args[2])
+        if index < len(self.visit):
+            return  # a duplicate: ignored
+        if index > len(self.visit):
+            self.visit_gaps += 1
+            if not self.visit_stale:
+                self.visit_stale = True
+                asyncio.get_running_loop().create_task(
+                    self.emit(EVENTS["resync_visit"], {VISIT_RESYNC_ARG: key})
+                )
+            return
+        self.visit.append(message)
+        update.visit_added.append(message)
+
+    def visit_messages(self) -> list[dict[str, Any]]:
+        """This visit's messages as the browser shows them (the current visit key's)."""
+        return self.visit if self.visit_key == self.var("visit_key") else []
 
     def _check_waiters(self) -> None:
         for predicate, future in list(self._waiters):

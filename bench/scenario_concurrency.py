@@ -291,6 +291,15 @@ async def run(stack: Stack) -> dict:
                 runs.append(await run_level(stack, users, n, reply_tokens, mode))
                 await asyncio.sleep(2)  # let the server settle (state writes)
             results.append(_median_runs(runs))
+            r = results[-1]
+            # Printed as it comes: a later part of the scenario that fails keeps these.
+            print(
+                f"{mode} {n}: TTFT+ p95 {_f(r['ttft_added_ms']['p95'])} ms, gap p95 "
+                f"{_f(r['gap_ms']['p95'])} ms, errors {r['errors']}, lost/truncated "
+                f"{r['lost']}/{r['truncated']}, "
+                f"CPU/reply {r['server_cpu_per_reply'] * 1000:.1f} ms",
+                flush=True,
+            )
     sse = [
         await run_sse(stack, users, reply_tokens, paced=True),
         await run_sse(stack, users, reply_tokens, paced=False),

@@ -133,9 +133,13 @@ def _reset_caches() -> None:
     get_settings.cache_clear()
     db_module.get_engine.cache_clear()
     db_module._session_factory.cache_clear()
+    db_module._read_session_factory.cache_clear()
     from chat_app.services import auth as auth_service
 
     auth_service.login_throttle.cache_clear()
+    from chat_app.services import session_cache
+
+    session_cache.sessions.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,8 @@ import reflex as rx
 from chat_app.components.message import CONTENT_MAX_WIDTH, message_row, streaming_reply
 from chat_app.components.sidebar import drawer_button
 from chat_app.components.user_menu import user_menu
-from chat_app.state.conversation import ConversationState, ModelOption
+from chat_app.components.visit_store import visit_gap, visit_messages
+from chat_app.state.conversation import ConversationState, MessageView, ModelOption
 
 
 def _model_item(option: ModelOption) -> rx.Component:
@@ -147,7 +148,9 @@ def _messages() -> rx.Component:
         ),
         # Loaded once per opening; only the `shown` window is rendered (see ConversationState).
         rx.foreach(ConversationState.history[: ConversationState.shown], message_row),
-        rx.foreach(ConversationState.recent, message_row),
+        # This visit's messages: appended in the browser one by one (components/visit_store.py).
+        visit_gap(ConversationState.visit_key, on_gap=ConversationState.resync_visit),
+        rx.foreach(visit_messages(ConversationState.visit_key, MessageView), message_row),
         streaming_reply(),
         spacing="5",
         width="100%",
@@ -163,7 +166,7 @@ def _body() -> rx.Component:
             ConversationState.loading,
             rx.center(rx.spinner(size="3"), flex="1", min_height="40vh"),
             rx.cond(
-                (ConversationState.cid == "") & (ConversationState.recent.length() == 0),  # type: ignore[attr-defined]
+                (ConversationState.cid == "") & (ConversationState.recent_count == 0),
                 welcome(),
                 _messages(),
             ),

@@ -116,6 +116,9 @@ class Settings(OriginSettings, RedisSettings):
     provider_timeout_seconds: float = Field(default=60.0, gt=0)
     provider_connect_timeout_seconds: float = Field(default=10.0, gt=0)
     provider_max_retries: int = Field(default=2, ge=0)
+    # Once a reply's first text is in, its stream is read at most this often (several tokens per
+    # read: far less CPU per reply); 0 = every chunk as it comes. Below the UI's flush interval.
+    provider_read_interval_seconds: float = Field(default=0.05, ge=0, le=1)
 
     # Generation caps and limits.
     max_reply_tokens: int = Field(default=4096, ge=1)

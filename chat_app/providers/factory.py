@@ -36,6 +36,7 @@ def get_provider(settings: Settings | None = None) -> ChatProvider:
             settings.provider_timeout_seconds,
             settings.provider_connect_timeout_seconds,
             settings.provider_max_retries,
+            settings.provider_read_interval_seconds,
             settings.default_model,
             tuple(settings.fallback_models),
         )

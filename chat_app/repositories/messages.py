@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import bindparam, select, tuple_, update
 from sqlalchemy import delete as sa_delete
-from sqlalchemy import select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Select
 from sqlmodel import col
@@ -116,6 +116,45 @@ async def save_progress(
         .values(**values)
     )
     return bool(affected_rows(result))
+
+
+@dataclass(frozen=True)
+class Progress:
+    """The text so far of one running reply (see ``save_progress_of_streaming``)."""
+
+    owner_id: uuid.UUID
+    message_id: uuid.UUID
+    content: str
+
+
+async def save_progress_of_streaming(session: AsyncSession, items: Sequence[Progress]) -> None:
+    """Write the text so far of many running replies with one statement (an executemany).
+
+    Only rows still "streaming" change: a save that lands after the reply's final write (or after
+    Stop ended the row) must not put older text back.
+    """
+    if not items:
+        return
+    messages = Message.__table__  # type: ignore[attr-defined]
+    conversations = Conversation.__table__  # type: ignore[attr-defined]
+    owned = select(conversations.c.id).where(conversations.c.owner_id == bindparam("b_owner"))
+    statement = (
+        update(messages)
+        .where(
+            messages.c.id == bindparam("b_id"),
+            messages.c.status == MessageStatus.STREAMING.value,
+            messages.c.conversation_id.in_(owned),
+        )
+        .values(content=bindparam("b_content"), updated_at=bindparam("b_now"))
+    )
+    now = utcnow()
+    await session.execute(
+        statement,
+        [
+            {"b_owner": i.owner_id, "b_id": i.message_id, "b_content": i.content, "b_now": now}
+            for i in items
+        ],
+    )
 
 
 async def delete_from(

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from pydantic import ValidationError
 
-from chat_app.core.db import session_scope
+from chat_app.core.db import read_scope, session_scope
 from chat_app.models.api_token import ApiTokenCreate, ApiTokenPublic
 from chat_app.models.common import utcnow
 from chat_app.models.user import UserPublic
@@ -62,7 +62,7 @@ async def create_token(user_id: uuid.UUID, name: object) -> CreatedToken:
 
 
 async def list_tokens(user_id: uuid.UUID) -> list[ApiTokenPublic]:
-    async with session_scope() as session:
+    async with read_scope() as session:
         rows = await tokens_repo.list_for_owner(session, user_id)
         return [ApiTokenPublic.model_validate(r, from_attributes=True) for r in rows]
 

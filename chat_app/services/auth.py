@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 import uuid
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
@@ -16,13 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat_app.core import security
 from chat_app.core.client_address import canonical_address
-from chat_app.core.db import session_scope
+from chat_app.core.db import read_scope, session_scope
 from chat_app.core.settings import get_settings
 from chat_app.models.common import utcnow
 from chat_app.models.user import User, UserCreate, UserPublic, normalize_email, validate_password
 from chat_app.repositories import api_tokens as tokens_repo
 from chat_app.repositories import login_tickets as tickets_repo
 from chat_app.repositories import users as users_repo
+from chat_app.services import session_cache
 from chat_app.services.errors import InvalidInput, NotFound, Refused
 from chat_app.services.login_throttle import DatabaseLoginThrottle, LoginThrottle
 from chat_app.services.text_rules import user_text
@@ -134,7 +136,7 @@ async def login(email: str, password: str, client_address: str = "") -> LoggedIn
     if len(email) <= 254 and email.isprintable():
         # The connection goes back to the pool before bcrypt runs: a burst of logins must not
         # hold every pooled connection for ~0.2 s each.
-        async with session_scope() as session:
+        async with read_scope() as session:
             user = await users_repo.get_by_email(session, email)
     # Always pay for one bcrypt check so unknown emails answer as slowly as wrong passwords.
     # The dummy hash is made once, at full bcrypt cost: in a thread, not on the event loop.
@@ -158,18 +160,30 @@ def _token_still_valid(user: User | None, claims: security.SessionClaims) -> boo
 
 
 async def resolve_session(token: str | None) -> UserPublic | None:
-    """The user a session token belongs to, or None if it is no longer good for anything."""
+    """The user a session token belongs to, or None if it is no longer good for anything.
+
+    The database's answer is reused for up to a second (services/session_cache.py): a session
+    ended elsewhere stops working within that time, one ended in this process at once.
+    """
     if not token:
         return None
+    found, cached = session_cache.sessions.get(token)
+    if found:
+        return cached
     try:
         claims = security.decode_session_token(token)
     except security.InvalidToken:
         return None
-    async with session_scope() as session:
+    async with read_scope() as session:
         user = await users_repo.get_by_id(session, claims.user_id)
-        if not _token_still_valid(user, claims):
-            return None
-        return UserPublic.model_validate(user, from_attributes=True)
+        public = (
+            UserPublic.model_validate(user, from_attributes=True)
+            if _token_still_valid(user, claims)
+            else None
+        )
+    left = (claims.expires_at - utcnow()).total_seconds()
+    session_cache.sessions.put(token, public, valid_until=time.monotonic() + left)
+    return public
 
 
 async def exchange_login_ticket(ticket: str) -> str | None:
@@ -215,6 +229,7 @@ async def logout(token: str | None) -> None:
         return
     async with session_scope() as session:
         await users_repo.revoke_token(session, claims.user_id, claims.token_id, claims.expires_at)
+    session_cache.sessions.forget_token(token)
 
 
 async def logout_everywhere(user_id: uuid.UUID) -> None:
@@ -226,6 +241,7 @@ async def logout_everywhere(user_id: uuid.UUID) -> None:
     async with session_scope() as session:
         await users_repo.bump_session_version(session, user_id)
         await tokens_repo.delete_all_for_owner(session, user_id)
+    session_cache.sessions.forget_user(user_id)
 
 
 REAUTH_FAILED = "That password is not correct."
@@ -240,7 +256,7 @@ async def confirm_password(user_id: uuid.UUID, password: object, client_address:
     """
     if not isinstance(password, str) or not password:
         raise InvalidInput("Enter your password to confirm.", {"password": "Required."})
-    async with session_scope() as session:
+    async with read_scope() as session:
         user = await users_repo.get_by_id(session, user_id)
     if user is None or not user.is_active:
         raise NotFound("User")
@@ -266,7 +282,7 @@ async def ended_sessions(tokens: Mapping[K, str | None]) -> set[K]:
             claims[key] = security.decode_session_token(token or "")
         except security.InvalidToken:
             ended.add(key)
-    async with session_scope() as session:
+    async with read_scope() as session:
         users = await users_repo.get_many(session, {c.user_id for c in claims.values()})
     ended.update(
         key for key, c in claims.items() if not _token_still_valid(users.get(c.user_id), c)
@@ -276,7 +292,7 @@ async def ended_sessions(tokens: Mapping[K, str | None]) -> set[K]:
 
 async def inactive_users(user_ids: set[uuid.UUID]) -> set[uuid.UUID]:
     """The ids among these whose account is disabled or gone."""
-    async with session_scope() as session:
+    async with read_scope() as session:
         users = await users_repo.get_many(session, user_ids)
     return {uid for uid in user_ids if uid not in users or not users[uid].is_active}
 
@@ -316,6 +332,7 @@ async def admin_reset_password(email: str, password: str) -> None:
         await users_repo.set_password(session, user, password_hash)
         # A reset answers a compromised or lost account: no token minted before it survives.
         await tokens_repo.delete_all_for_owner(session, user.id)
+    session_cache.sessions.forget_user(user.id)
 
 
 async def admin_set_active(email: str, active: bool) -> None:
@@ -323,6 +340,7 @@ async def admin_set_active(email: str, active: bool) -> None:
     async with session_scope() as session:
         user = await _admin_find_user(session, email)
         await users_repo.set_active(session, user, active)
+    session_cache.sessions.forget_user(user.id)
 
 
 async def _admin_find_user(session: AsyncSession, email: str) -> User:

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from pydantic import ValidationError
 
-from chat_app.core.db import session_scope
+from chat_app.core.db import read_scope, session_scope
 from chat_app.models.conversation import (
     ConversationCreate,
     ConversationPublic,
@@ -76,7 +76,7 @@ async def list_conversations(
     after = _decode_cursor(cursor) if cursor else None
     # Replaced, never refused: a search box must not answer with an error for a stray character.
     search = user_text(search or "", "search")[:SEARCH_MAX_CHARS]
-    async with session_scope() as session:
+    async with read_scope() as session:
         rows = await conversations_repo.list_page(
             session, user_id, limit=limit + 1, after=after, search=search
         )
@@ -103,7 +103,7 @@ async def create_conversation(
 
 
 async def get_conversation(user_id: uuid.UUID, conversation_id: object) -> ConversationPublic:
-    async with session_scope() as session:
+    async with read_scope() as session:
         conversation = await conversations_repo.get(session, user_id, parse_id(conversation_id))
         if conversation is None:
             raise NotFound()
@@ -137,7 +137,7 @@ async def update_conversation(
 
 async def delete_conversation(user_id: uuid.UUID, conversation_id: object) -> None:
     cid = parse_id(conversation_id)
-    async with session_scope() as session:
+    async with read_scope() as session:
         if await conversations_repo.get(session, user_id, cid) is None:
             raise NotFound()
     await replies.stop_reply(user_id, cid)
@@ -150,7 +150,7 @@ async def list_messages(
     user_id: uuid.UUID, conversation_id: object, *, limit: int | None = None
 ) -> list[MessagePublic]:
     cid = parse_id(conversation_id)
-    async with session_scope() as session:
+    async with read_scope() as session:
         if await conversations_repo.get(session, user_id, cid) is None:
             raise NotFound()
         rows = await messages_repo.list_for_conversation(session, user_id, cid, limit=limit)
@@ -158,7 +158,7 @@ async def list_messages(
 
 
 async def get_message(user_id: uuid.UUID, message_id: object) -> MessagePublic:
-    async with session_scope() as session:
+    async with read_scope() as session:
         message = await messages_repo.get(session, user_id, parse_id(message_id, "Message"))
         if message is None:
             raise NotFound("Message")
@@ -190,7 +190,7 @@ async def list_messages_page(
     if cursor:
         position = _decode_cursor(cursor)
         after = (position.updated_at, position.id)
-    async with session_scope() as session:
+    async with read_scope() as session:
         if await conversations_repo.get(session, user_id, cid) is None:
             raise NotFound()
         rows = await messages_repo.list_page_for_conversation(

@@ -3,10 +3,11 @@
 Flow: ``send_message`` stores the user's message and an empty assistant message marked
 "streaming", then starts ``_generate`` as an asyncio task in the process's reply registry
 (services/replies.py), not in the Reflex event that asked for it. The task streams from the
-provider into a ``LiveReply`` (viewers follow it through ``replies.follow``), saves the text so
-far at least every ``save_interval_seconds`` (so at most about a second of text is at risk if the
-process dies), and ends with one final write of text, status and usage, whose result it hands to
-the ``LiveReply``: no viewer reads the database when a reply ends. Replies a dead process left
+provider into a ``LiveReply`` (viewers follow it through ``replies.follow``), has the text so far
+saved about every ``save_interval_seconds`` (services/progress.py: every running reply in one
+write, so at most about a second of text is at risk if the process dies), and ends with one final
+write of text, status and usage, whose result it hands to the ``LiveReply``: no viewer reads the
+database when a reply ends. Replies a dead process left
 "streaming" become "interrupted" at the next start (see maintenance.py).
 
 Model output is untrusted: every piece is made storable before it enters the ``LiveReply``, and
@@ -49,6 +50,7 @@ from chat_app.services.context import build_turns
 from chat_app.services.errors import Conflict, InvalidInput, NotFound, Unavailable
 from chat_app.services.ids import parse_id
 from chat_app.services.live import LiveReply
+from chat_app.services.progress import progress_saver
 from chat_app.services.replies import ReplyControl, UnsavedEnding, get_replies
 from chat_app.services.send_rate import check_send_rate
 from chat_app.services.text_rules import (
@@ -396,8 +398,7 @@ async def _generate(job: _Job) -> None:
     ttft_ms: int | None = None
     usage: StreamEnd | None = None
     capped = False
-    last_save = time.monotonic()
-    saved_chars = 0  # how much of the text the row holds (what a failed final write leaves)
+    progress = progress_saver()
     metrics.reply_started()
     try:
         async with asyncio.timeout(settings.max_reply_seconds):
@@ -412,10 +413,8 @@ async def _generate(job: _Job) -> None:
                         if not _append_capped(reply, incoming.feed(event.text)):
                             capped = True
                             break
-                        if time.monotonic() - last_save >= settings.save_interval_seconds:
-                            last_save = time.monotonic()
-                            if await _save_progress(job):
-                                saved_chars = reply.length
+                        # Saved with every other running reply's text, once per interval.
+                        progress.mark(reply)
                     else:
                         usage = event
             finally:
@@ -432,7 +431,7 @@ async def _generate(job: _Job) -> None:
         error_detail = f"The reply reached the time limit ({settings.max_reply_seconds:g} s)."
     except asyncio.CancelledError:
         if job.control.fenced:
-            await _hand_off(job, saved_chars)
+            await _hand_off(job, await progress.finish(reply.message_id))
             return
         # Stopped by a user, or the process is shutting down (then the next start would mark
         # it interrupted anyway; saying so now keeps the record honest).
@@ -450,6 +449,8 @@ async def _generate(job: _Job) -> None:
     if not _append_capped(reply, incoming.flush()) and status == MessageStatus.COMPLETE:
         status, error_detail = MessageStatus.STOPPED, _size_cap_reached()
     job.control.ending = True
+    # How much of the text the row holds: what a failed final write leaves.
+    saved_chars = await progress.finish(reply.message_id)
     try:
         await _finish(job, status, error_detail, ttft_ms, usage, saved_chars)
     finally:
@@ -494,17 +495,6 @@ async def _save(job: _Job, **values: object) -> bool:
             job.reply.message_id,
             **values,  # type: ignore[arg-type]
         )
-
-
-async def _save_progress(job: _Job) -> bool:
-    """A periodic save that fails costs nothing yet: the reply goes on, the next save (or the
-    final write, which retries) carries the text. True when the text was saved."""
-    try:
-        await _save(job, content=job.reply.text())
-    except Exception:
-        log.warning("progress save of reply %s failed", job.reply.message_id, exc_info=True)
-        return False
-    return True
 
 
 def _final_message(job: _Job, **values: object) -> MessagePublic:

@@ -33,7 +33,7 @@ from typing import Protocol
 from sqlalchemy.exc import DBAPIError
 
 from chat_app.core.client_address import parse_address
-from chat_app.core.db import session_scope
+from chat_app.core.db import read_scope, session_scope
 from chat_app.models.common import utcnow
 from chat_app.models.login_records import ADDRESS_KEY_MAX, EMAIL_KEY_MAX
 from chat_app.repositories import login_throttle as throttle_repo
@@ -111,7 +111,7 @@ class DatabaseLoginThrottle:
         now = self._clock()
         counters = self._counters(account, address)
         known: EntryKey = ("known", counters[0][1], counters[0][2])
-        async with session_scope() as session:
+        async with read_scope() as session:
             entries = await throttle_repo.live_entries(session, [*counters, known], now)
         kinds = {entry.kind for entry in entries}
         waits = []

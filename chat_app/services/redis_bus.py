@@ -44,7 +44,7 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 from chat_app.core import metrics
-from chat_app.core.db import session_scope
+from chat_app.core.db import read_scope, session_scope
 from chat_app.core.redis import RedisError, blocking_client, get_redis, key
 from chat_app.models.conversation import ConversationPublic
 from chat_app.models.message import MessagePublic, MessageStatus
@@ -604,7 +604,7 @@ class RedisReplyBus:
 
     async def sweep_once(self) -> int:
         """End the "streaming" replies nobody holds a lease on any more; how many it ended."""
-        async with session_scope() as session:
+        async with read_scope() as session:
             rows = await messages_repo.streaming_replies(session)
         candidates = [row for row in rows if row.id not in self._writing]
         now = time.monotonic()
@@ -659,6 +659,6 @@ def _public(message: Any) -> MessagePublic:
 
 
 async def _stored_message(owner_id: uuid.UUID, message_id: uuid.UUID) -> MessagePublic | None:
-    async with session_scope() as session:
+    async with read_scope() as session:
         row = await messages_repo.get(session, owner_id, message_id)
         return None if row is None else _public(row)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from chat_app.core.db import session_scope
+from chat_app.core.db import read_scope, session_scope
 from chat_app.core.redis import RedisError
 from chat_app.core.settings import get_settings
 from chat_app.models.conversation import ConversationPublic
@@ -254,7 +254,7 @@ async def stored_reply(user_id: uuid.UUID, conversation_id: object, message_id: 
     """The reply as the database holds it; ``NotFound`` unless it is the user's, in that
     conversation."""
     cid, mid = parse_id(conversation_id), parse_id(message_id, "Message")
-    async with session_scope() as session:
+    async with read_scope() as session:
         message = await messages_repo.get(session, user_id, mid)
         conversation = await conversations_repo.get(session, user_id, cid)
         if message is None or conversation is None or message.conversation_id != cid:

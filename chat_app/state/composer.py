@@ -94,7 +94,7 @@ class ComposerState(rx.State):
             adopt(conversation, cid)
             events.append(rx.redirect(f"/c/{cid}", replace=True))
         if started.user_message is not None:
-            add_recent(conversation, message_view(started.user_message))
+            events += add_recent(conversation, message_view(started.user_message))
         begin(stream, cid, str(started.assistant_message.id))
         show_on_top(await self.get_state(SidebarState), started.conversation)
         return [*events, StreamState.follow]
@@ -118,9 +118,9 @@ class ComposerState(rx.State):
         except ServiceError as exc:
             self.error = exc.message
             return None
-        cut_after_last_user(conversation, including_it=False)
+        events = cut_after_last_user(conversation, including_it=False)
         begin(stream, conversation.cid, str(started.assistant_message.id))
-        return StreamState.follow
+        return [*events, StreamState.follow]
 
     # ---- editing the last user message ----------------------------------------------------
 
@@ -158,11 +158,11 @@ class ComposerState(rx.State):
             self.edit_error = exc.message  # the edited text stays in its box
             return None
         self.editing_id = ""
-        cut_after_last_user(conversation, including_it=True)
+        events = cut_after_last_user(conversation, including_it=True)
         if started.user_message is not None:
-            add_recent(conversation, message_view(started.user_message))
+            events += add_recent(conversation, message_view(started.user_message))
         begin(stream, conversation.cid, str(started.assistant_message.id))
-        return StreamState.follow
+        return [*events, StreamState.follow]
 
 
 def _too_long(length: object) -> str:

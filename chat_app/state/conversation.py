@@ -2,8 +2,11 @@
 
 Payload budget: Reflex sends a changed var whole (there is no append/patch delta), so every
 change to a list var re-sends the whole list. The messages stored before this visit are
-therefore loaded ONCE into ``history`` when the conversation opens and never touched again; the
-messages produced during this visit go to the small ``recent`` list, rendered after it.
+therefore loaded ONCE into ``history`` when the conversation opens and never touched again. The
+messages produced during this visit are kept server-side in ``_recent`` and *appended* in the
+browser (state/visit_events.py, components/visit_store.py): each crosses the socket once, so a
+reply costs the same bytes after 50 exchanges in a visit as after none. Functions that change
+``_recent`` return the events that do the same in the browser; their callers send them.
 Regenerate and edit, which remove the tail of the conversation, shrink ``shown`` (how many of
 ``history`` are rendered) instead of rewriting ``history``. The reply being written lives in
 StreamState, not here.
@@ -12,8 +15,10 @@ StreamState, not here.
 from __future__ import annotations
 
 import dataclasses
+import secrets
 
 import reflex as rx
+from reflex_base.event import EventSpec
 
 from chat_app.models.conversation import ConversationPublic
 from chat_app.models.message import MessagePublic, MessageStatus, Role
@@ -21,6 +26,7 @@ from chat_app.services import chat as chat_service
 from chat_app.services import generation
 from chat_app.services.errors import NotFound, ServiceError
 from chat_app.state.auth import acting_user_id, session_ended
+from chat_app.state.visit_events import visit_add, visit_reset, visit_truncate
 
 # Opening a long conversation sends this many messages; the rest come on request.
 HISTORY_WINDOW = 200
@@ -87,7 +93,10 @@ class ConversationState(rx.State):
     history: list[MessageView] = []
     shown: int = 0
     has_earlier: bool = False
-    recent: list[MessageView] = []
+    # This opening of the conversation (the key of its messages in the browser's visit store),
+    # and how many messages it added there.
+    visit_key: str = ""
+    recent_count: int = 0
     last_user_id: str = ""
     last_assistant_id: str = ""
 
@@ -96,7 +105,9 @@ class ConversationState(rx.State):
     system_prompt: str = ""
     prompt_dialog_open: bool = False
 
-    # Server-only. Replies that were being written when the history was read: they are left
+    # Server-only. The messages of this visit, as the browser's visit store holds them.
+    _recent: list[MessageView] = []
+    # Replies that were being written when the history was read: they are left
     # out of it, and StreamState shows them (live, or final if they finished meanwhile).
     _streaming_ids: list[str] = []
     # The conversation this tab just created: the navigation to its URL must not reload it.
@@ -151,10 +162,17 @@ class ConversationState(rx.State):
         except ServiceError as exc:
             self.error = exc.message
             return None
-        this_visit = {m.id for m in self.recent}
+        this_visit = {m.id for m in self._recent}
         self.has_earlier = False
         _set_history(self, [m for m in messages if str(m.id) not in this_visit])
         return None
+
+    @rx.event
+    def resync_visit(self, visit_key: str):
+        """The browser missed one of this visit's messages: send it all of them."""
+        if visit_key != self.visit_key or not self.visit_key:
+            return None
+        return visit_reset(self.visit_key, list(self._recent))
 
     # ---- model and system prompt ------------------------------------------------------------
 
@@ -223,7 +241,9 @@ def _reset(state: ConversationState, cid: str) -> None:
     state.has_earlier = False
     state.history = []
     state.shown = 0
-    state.recent = []
+    state.visit_key = secrets.token_hex(8)
+    state._recent = []
+    state.recent_count = 0
     state.last_user_id = ""
     state.last_assistant_id = ""
     state._streaming_ids = []
@@ -244,7 +264,7 @@ def _apply_settings(state: ConversationState, conversation: ConversationPublic) 
 
 
 def _visible(state: ConversationState) -> list[MessageView]:
-    return [*state.history[: state.shown], *state.recent]
+    return [*state.history[: state.shown], *state._recent]
 
 
 def _refresh_last_ids(state: ConversationState) -> None:
@@ -260,30 +280,40 @@ def adopt(state: ConversationState, cid: str) -> None:
     state._adopted = cid
 
 
-def add_recent(state: ConversationState, *messages: MessageView) -> None:
+def add_recent(state: ConversationState, *messages: MessageView) -> list[EventSpec]:
+    """Add messages written during this visit; the events show them in the browser."""
     # Two tabs' watchers, or a watcher and resume(), may both report the same reply.
     known = {m.id for m in _visible(state)}
+    events = []
     for message in messages:
         if message.id not in known:
             known.add(message.id)
-            state.recent.append(message)
+            events.append(visit_add(state.visit_key, len(state._recent), message))
+            state._recent = [*state._recent, message]
+    state.recent_count = len(state._recent)
     _refresh_last_ids(state)
+    return events
 
 
-def cut_after_last_user(state: ConversationState, *, including_it: bool) -> None:
-    """Mirror what regenerate (keep the last user message) and edit (drop it too) deleted."""
+def cut_after_last_user(state: ConversationState, *, including_it: bool) -> list[EventSpec]:
+    """Mirror what regenerate (keep the last user message) and edit (drop it too) deleted.
+
+    Returns the events that cut the browser's copy of this visit's messages the same way.
+    """
     visible = _visible(state)
     index = next((i for i in range(len(visible) - 1, -1, -1) if visible[i].role == Role.USER), -1)
     if index < 0:
-        return
+        return []
     keep = index if including_it else index + 1
     if keep >= state.shown:
-        state.recent = state.recent[: keep - state.shown]
+        state._recent = state._recent[: keep - state.shown]
     else:
         # Shrinking the rendered window sends one number; rewriting history would send it all.
         state.shown = keep
-        state.recent = []
+        state._recent = []
+    state.recent_count = len(state._recent)
     _refresh_last_ids(state)
+    return [visit_truncate(state.visit_key, len(state._recent))]
 
 
 def take_streaming_ids(state: ConversationState) -> list[str]:

@@ -6,7 +6,8 @@ one delta per ``stream_flush_interval_seconds``. A ``Delta`` sends the browser o
 is new (``live_append``; the browser keeps the text so far, see components/live_markdown.py), so
 a flush costs the size of the new text plus a small envelope, whatever the length of the reply or
 of the history; the first delta after (re)joining carries the whole text once (``live_reset``).
-``Finished`` commits the reply ONCE to ConversationState.recent; ``Titled`` renames the sidebar
+``Finished`` commits the reply ONCE to the conversation's messages of this visit
+(ConversationState's ``_recent`` and the browser's visit store); ``Titled`` renames the sidebar
 entry.
 
 A tab follows one reply at a time. ``_seq`` changes whenever the tab starts following something
@@ -22,6 +23,7 @@ import uuid
 from contextlib import aclosing
 
 import reflex as rx
+from reflex_base.event import EventSpec
 
 from chat_app.core.settings import get_settings
 from chat_app.services import replies
@@ -71,7 +73,7 @@ class StreamState(rx.State):
             pending.add(self._message_id)
         _end(self)
         if pending and user_id is not None:
-            add_recent(conversation, *await _stored_views(user_id, cid, pending))
+            return add_recent(conversation, *await _stored_views(user_id, cid, pending))
         return None
 
     @rx.event
@@ -132,8 +134,9 @@ class StreamState(rx.State):
                         first = False
                     elif isinstance(event, Finished):
                         finished = True
-                        if await self._commit(seq, cid, event):
-                            yield live_clear(message_id)
+                        shown = await self._commit(seq, cid, event)
+                        if shown is not None:
+                            yield [*shown, live_clear(message_id)]
                     elif isinstance(event, Titled):
                         # The auto-title comes after the text: the watcher stays just for it.
                         async with self:
@@ -143,22 +146,26 @@ class StreamState(rx.State):
         if not finished:
             await self._commit(seq, cid, None)
 
-    async def _commit(self, seq: int, cid: str, finished: Finished | None) -> bool:
+    async def _commit(
+        self, seq: int, cid: str, finished: Finished | None
+    ) -> list[EventSpec] | None:
         """Move the finished reply from the live text into the conversation, in one delta.
 
-        False (and nothing touched) when the tab follows something else by now.
+        Returns the events that show it in the browser's visit store; None (and nothing
+        touched) when the tab follows something else by now.
         """
         async with self:
             if self._seq != seq:
-                return False
+                return None
+            shown: list[EventSpec] = []
             if finished is not None:
                 opened = await self.get_state(ConversationState)
                 if opened.cid == cid:
-                    add_recent(opened, message_view(finished.message))
+                    shown = add_recent(opened, message_view(finished.message))
                 if finished.conversation is not None:
                     show_on_top(await self.get_state(SidebarState), finished.conversation)
             _end(self)
-            return True
+            return shown
 
 
 async def _stored_views(user_id: uuid.UUID, cid: str, message_ids: set[str]) -> list[MessageView]:

@@ -488,3 +488,49 @@ async def test_hostile_text_reaches_the_caller_unchanged(
 
     assert "".join(d.text for d in deltas) == text
     assert end.finish_reason == "stop"
+
+
+# ---- paced reads ----------------------------------------------------------------------------
+
+
+async def test_paced_reads_take_several_events_per_read_and_lose_nothing(
+    fake: FakeOpenAI, make_provider: ProviderFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chat_app.providers import openai_provider
+
+    paces: list[openai_provider._PacedRead] = []
+    real_init = openai_provider._PacedRead.__init__
+
+    def keep(self: openai_provider._PacedRead, *args: object, **kwargs: object) -> None:
+        real_init(self, *args, **kwargs)  # type: ignore[arg-type]
+        paces.append(self)
+
+    monkeypatch.setattr(openai_provider._PacedRead, "__init__", keep)
+    fake.configure(reply_tokens=60, tokens_per_second=200)  # 0.3 s of events, 5 ms apart
+    started = time.perf_counter()
+    paced, _ = await collect(make_provider(read_interval_seconds=0.1))
+    elapsed = time.perf_counter() - started
+    assert "".join(d.text for d in paced) == "".join(f"tok{i} " for i in range(60))
+    [pace] = paces
+    # ~0.3 s at one socket read per 0.1 s: a few pauses, not one per event; and the events
+    # collected meanwhile were taken without pausing again for each.
+    assert 1 <= pace.pauses <= 10
+    assert elapsed < 0.3 + 0.1 * pace.pauses + 2.0
+
+    unpaced, _ = await collect(make_provider())
+    assert "".join(d.text for d in unpaced) == "".join(d.text for d in paced)
+    assert paces[1].pauses == 0
+
+
+async def test_paced_reads_never_delay_the_first_text(
+    fake: FakeOpenAI, make_provider: ProviderFactory
+) -> None:
+    fake.configure(reply_tokens=3, ttft_ms=0, tokens_per_second=10)
+    provider = make_provider(read_interval_seconds=5.0)
+    first_text_at = None
+    began = time.perf_counter()
+    async for event in provider.stream_chat(model="fake-small", messages=HELLO, max_tokens=10):
+        if isinstance(event, TextDelta) and first_text_at is None:
+            first_text_at = time.perf_counter() - began
+        break
+    assert first_text_at is not None and first_text_at < 4.0

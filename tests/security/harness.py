@@ -57,9 +57,14 @@ PASSWORD = "correct horse battery"
 ID_NAME = re.compile(r"(^|_)(c?id|ids|cursor|email)$")
 # The acting user's own id, re-derived from the session cookie at every event: not a target.
 ACTING_USER_VARS = {"AuthState._user_id"}
-# Random each time they change (StreamState's watcher sequence) or derived from the session
-# token (the tab's session fingerprint): equal runs differ there.
-NONCE_VARS = {"StreamState._seq", "StreamState._claimed", "AuthState._session_fingerprint"}
+# Random each time they change (StreamState's watcher sequence, the visit key) or derived from
+# the session token (the tab's session fingerprint): equal runs differ there.
+NONCE_VARS = {
+    "StreamState._seq",
+    "StreamState._claimed",
+    "AuthState._session_fingerprint",
+    "ConversationState.visit_key",  # random per opening of a conversation (the visit store's key)
+}
 # Entry modules build the app (or run the CLI) when imported; they define no state.
 ENTRY_MODULES = {"chat_app.chat_app", "chat_app.__main__"}
 

@@ -383,6 +383,11 @@ REFLEX_CASES: dict[str, Case] = {
         on_alices_live_reply("StreamState.resync_live", lambda t: t.live_reply)
     ),
     "StreamState.follow": Case(on_alices_live_reply("StreamState.follow")),
+    # The visit store's gap answer: a tab only ever gets its own visit's messages back (here
+    # Bob's tab on Alice's URL, offering her reply's id as the key).
+    "ConversationState.resync_visit": Case(
+        on_alices_live_reply("ConversationState.resync_visit", lambda t: t.live_reply)
+    ),
     # SettingsState
     "SettingsState.setvar": Case(setvar("SettingsState")),
     "SettingsState.load": Case(settings_load),

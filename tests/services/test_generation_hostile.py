@@ -228,6 +228,7 @@ def broken_writes(monkeypatch):
     """Switchable failures of the writes that end a reply (the database, not the provider)."""
     state = {"progress": False, "final": False, "ending": False}
     real_save, real_end = messages_repo.save_progress, messages_repo.end_streaming_reply
+    real_save_many = messages_repo.save_progress_of_streaming
 
     async def save_progress(session, owner_id, message_id, **values):
         final = values.get("status") is not None
@@ -240,7 +241,13 @@ def broken_writes(monkeypatch):
             raise _db_error()
         return await real_end(session, owner_id, message_id, **values)
 
+    async def save_progress_of_streaming(session, items):
+        if state["progress"]:
+            raise _db_error()
+        return await real_save_many(session, items)
+
     monkeypatch.setattr(messages_repo, "save_progress", save_progress)
+    monkeypatch.setattr(messages_repo, "save_progress_of_streaming", save_progress_of_streaming)
     monkeypatch.setattr(messages_repo, "end_streaming_reply", end_streaming_reply)
     return state
 

@@ -40,6 +40,7 @@ from chat_app.state.conversation import (
 )
 from chat_app.state.sidebar import PAGE_SIZE, SidebarState
 from chat_app.state.stream import StreamState
+from chat_app.state.visit_events import visit_add_js, visit_truncate_js
 from tests.conftest import unique_email
 from tests.support.fake_openai import FakeOpenAI
 
@@ -102,6 +103,8 @@ async def new_chat_tab(token: str) -> Tab:
 
 
 def handler_name(event: Any) -> str:
+    if isinstance(event, list):  # the browser-store scripts first, then the handler queued
+        event = event[-1]
     if isinstance(event, EventSpec):
         return event.handler.fn.__qualname__  # type: ignore[union-attr]
     return event.fn.__name__
@@ -148,14 +151,14 @@ async def test_send_on_new_chat_creates_it_and_follows_the_reply(model: FakeOpen
     cid = tab.conversation.cid
     assert redirect_path(events) == f"/c/{cid}"
     assert handler_name(events[-1]) == "follow"
-    assert [(m.role, m.content) for m in tab.conversation.recent] == [("user", "Hello there")]
+    assert [(m.role, m.content) for m in tab.conversation._recent] == [("user", "Hello there")]
     assert tab.stream.active and tab.stream.stream_cid == cid and not tab.stream.has_text
     assert tab.sidebar.items[0].id == cid
     assert tab.composer.error == ""
 
     # The navigation to /c/<id> that follows keeps what this tab already shows.
     await tab.open(cid)
-    assert [m.content for m in tab.conversation.recent] == ["Hello there"]
+    assert [m.content for m in tab.conversation._recent] == ["Hello there"]
     assert tab.conversation.history == []
     assert tab.resumed is None and tab.stream.active
 
@@ -188,7 +191,10 @@ def replay(calls: list[str], reply_id: str) -> str:
 async def watch(tab: Tab) -> list[Any]:
     """Run the tab's background watcher to its end, the way Reflex would (as a plain call)."""
     handler = StreamState.event_handlers["follow"].fn
-    return [event async for event in handler(tab.stream)]
+    events: list[Any] = []
+    async for event in handler(tab.stream):
+        events.extend(event if isinstance(event, list) else [event])
+    return events
 
 
 @pytest.mark.parametrize("joins", ["sender", "second tab mid-reply"])
@@ -208,7 +214,9 @@ async def test_the_watcher_translates_the_reply_into_live_events_then_commits_it
         await tab.open(cid)  # a reload or a second tab: the reply is still being written
         assert handler_name(tab.resumed) == "follow" and tab.stream.reply_id == reply_id
 
-    calls = live_calls(await watch(tab))
+    sent = live_calls(await watch(tab))
+    calls = [c for c in sent if c.startswith("window.__chatLive?.")]
+    visit = [c for c in sent if c.startswith("window.__chatVisit?.")]
 
     stored = (await messages(user_id, cid))[-1]
     assert stored.status == "complete" and str(stored.id) == reply_id
@@ -217,8 +225,15 @@ async def test_the_watcher_translates_the_reply_into_live_events_then_commits_it
     assert names[0] == "reset" and names[-1] == "clear" and set(names[1:-1]) <= {"append"}
     assert replay(calls, reply_id) == stored.content
     # Committed once, as stored; the stream is over and the sidebar has the auto-title.
-    assert [m.id for m in tab.conversation.recent if m.role == "assistant"] == [reply_id]
-    assert tab.conversation.recent[-1] == conversation_state.message_view(stored)
+    assert [m.id for m in tab.conversation._recent if m.role == "assistant"] == [reply_id]
+    assert tab.conversation._recent[-1] == conversation_state.message_view(stored)
+    # ... and in the browser: one message appended to this visit's store, right before the
+    # live text is forgotten (the list of the visit's messages is not sent again).
+    index = len(tab.conversation._recent) - 1
+    expected = visit_add_js(
+        tab.conversation.visit_key, index, conversation_state.message_view(stored)
+    )
+    assert visit == [expected] and sent[-2:] == [expected, calls[-1]]
     assert not tab.stream.active and tab.stream.reply_id == ""
     title = (await chat_service.get_conversation(user_id, cid)).title
     assert title != "Hello there" and tab.sidebar.items[0].title == title
@@ -288,10 +303,17 @@ async def test_resume_shows_a_reply_that_finished_while_the_page_loaded(model: F
     await replies.stop_reply(user_id, cid)
     await finished(user_id, cid)
 
-    assert await other.stream.resume() is None
+    shown = live_calls(await other.stream.resume())
     assert not other.stream.active
-    assert [(m.role, m.status) for m in other.conversation.recent] == [("assistant", "stopped")]
-    assert other.conversation.last_assistant_id == other.conversation.recent[0].id
+    assert shown == [
+        visit_add_js(
+            other.conversation.visit_key,
+            0,
+            conversation_state.message_view((await messages(user_id, cid))[-1]),
+        )
+    ]
+    assert [(m.role, m.status) for m in other.conversation._recent] == [("assistant", "stopped")]
+    assert other.conversation.last_assistant_id == other.conversation._recent[0].id
 
 
 # ---- opening -------------------------------------------------------------------------------
@@ -314,7 +336,7 @@ async def test_open_loads_history_settings_and_usage_lines(model: FakeOpenAI) ->
         ("user", "complete"),
         ("assistant", "complete"),
     ]
-    assert state.shown == 2 and state.recent == []
+    assert state.shown == 2 and state._recent == []
     assert state.last_user_id == state.history[0].id
     assert state.last_assistant_id == state.history[1].id
     meta = state.history[1].meta
@@ -347,7 +369,7 @@ async def test_a_long_conversation_opens_with_its_latest_messages(
     state = reopened.conversation
     assert [m.content for m in state.history if m.role == "user"] == ["q0", "q1", "q2"]
     assert state.shown == 6 and not state.has_earlier
-    assert [m.id for m in state.recent] == ["m-new"]
+    assert [m.id for m in state._recent] == ["m-new"]
 
 
 async def test_someone_elses_or_a_garbage_conversation_is_not_found(model: FakeOpenAI) -> None:
@@ -362,7 +384,7 @@ async def test_someone_elses_or_a_garbage_conversation_is_not_found(model: FakeO
     for target in (cid, "not-an-id", str(uuid.uuid4()), "../../etc"):
         await stranger.open(target)
         assert stranger.conversation.not_found
-        assert stranger.conversation.history == [] and stranger.conversation.recent == []
+        assert stranger.conversation.history == [] and stranger.conversation._recent == []
         assert not stranger.stream.active
 
     # Forged ids from the browser get the same answer, and change nothing.
@@ -417,6 +439,8 @@ async def test_regenerate_and_edit_shrink_the_window_instead_of_resending_histor
 
     event = await tab.composer.regenerate()
     assert handler_name(event) == "follow"
+    # The browser's copy of this visit's messages is cut too (here: nothing was added to it).
+    assert live_calls(event[:-1]) == [visit_truncate_js(tab.conversation.visit_key, 0)]
     assert tab.conversation.shown == 1 and len(tab.conversation.history) == 2
     assert tab.conversation.last_assistant_id == ""
     assert tab.stream.active
@@ -437,7 +461,7 @@ async def test_regenerate_and_edit_shrink_the_window_instead_of_resending_histor
     assert handler_name(event) == "follow"
     assert tab.composer.editing_id == ""
     assert tab.conversation.shown == 0
-    assert [m.content for m in tab.conversation.recent] == ["Question one, edited"]
+    assert [m.content for m in tab.conversation._recent] == ["Question one, edited"]
     await finished(user_id, cid)
     stored = await messages(user_id, cid)
     assert [m.role for m in stored] == ["user", "assistant"]
@@ -454,13 +478,13 @@ def test_cut_after_last_user_mirrors_regenerate_and_edit() -> None:
     state.history = [view(1, "user"), view(2, "assistant"), view(3, "user"), view(4, "assistant")]
     state.shown = 4
     add_recent(state, view(5, "user"), view(6, "assistant"), view(6, "assistant"))
-    assert [m.id for m in state.recent] == ["m5", "m6"]  # a message is added once
+    assert [m.id for m in state._recent] == ["m5", "m6"]  # a message is added once
     assert (state.last_user_id, state.last_assistant_id) == ("m5", "m6")
 
     cut_after_last_user(state, including_it=False)  # regenerate: the reply goes
-    assert [m.id for m in state.recent] == ["m5"] and state.shown == 4
+    assert [m.id for m in state._recent] == ["m5"] and state.shown == 4
     cut_after_last_user(state, including_it=True)  # edit: the question goes too
-    assert state.recent == [] and state.shown == 4
+    assert state._recent == [] and state.shown == 4
     cut_after_last_user(state, including_it=False)  # now inside the loaded history
     assert state.shown == 3 and len(state.history) == 4
     assert (state.last_user_id, state.last_assistant_id) == ("m3", "")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from chat_app.core.db import session_scope
+from chat_app.core.db import read_scope, session_scope
 from chat_app.repositories import imports as imports_repo
 from chat_app.repositories.imports import ConversationWithMessages, NewConversation
 from chat_app.services.errors import NotFound
@@ -17,7 +17,7 @@ async def load_for_export(
 ) -> list[ConversationWithMessages]:
     """One conversation (``NotFound`` when missing or someone else's) or all of the user's."""
     cid = None if conversation_id is None else parse_id(conversation_id)
-    async with session_scope() as session:
+    async with read_scope() as session:
         found = await imports_repo.list_with_messages(session, user_id, cid)
     if cid is not None and not found:
         raise NotFound()
