@@ -23,6 +23,10 @@ config = rx.Config(
     # tab whose socket lands on another process keeps it.
     state_manager_mode=StateManagerMode.REDIS if redis_url else StateManagerMode.MEMORY,
     redis_url=redis_url or None,
+    # How long one event may hold a tab's state lock in Redis (Reflex's default is 10 s). An
+    # overloaded process (the two-process bench at 200 users) took longer than 10 s for a send
+    # and lost its state write (LockExpiredError); a crashed holder now blocks its tab this long.
+    redis_lock_expiration=60_000,
     # Reflex's default is "*" with credentials: any page could read responses with the user's
     # cookie. Only the configured origins (APP_URL, ALLOWED_ORIGINS) get CORS headers; with
     # none configured, no cross-origin page does (the app's own pages are same-origin).

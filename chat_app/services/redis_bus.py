@@ -5,7 +5,8 @@ A reply is written by one process and followed from any. Keys, under REDIS_KEY_P
 - ``conv:{cid}:reply`` — ``{"m": message id, "u": owner id}``, set NX when a reply opens: one
   reply at a time per conversation, across processes. Deleted once the reply's text is final.
 - ``reply:{mid}:lease`` — ``"{instance}:{epoch}"``: the writer's lease, renewed every
-  ``RENEW_SECONDS`` with a ``LEASE_SECONDS`` expiry.
+  ``RENEW_SECONDS`` with a ``LEASE_SECONDS`` expiry by a thread of the writing process
+  (services/lease_keeper.py: an overloaded event loop must not look like a dead process).
 - ``reply:{mid}:stream`` — a Redis Stream: ``{o: offset, t: text}`` batches (one per reply every
   ``FLUSH_SECONDS``), then ``{e: finished, m, c}``, ``{e: titled, t}``, ``{e: closed}``. Whole
   while the reply is live (a follower joining late replays it from the start); it expires
@@ -46,9 +47,11 @@ from redis.commands.core import AsyncScript
 from chat_app.core import metrics
 from chat_app.core.db import read_scope, session_scope
 from chat_app.core.redis import RedisError, blocking_client, get_redis, key
+from chat_app.core.settings import get_settings
 from chat_app.models.conversation import ConversationPublic
 from chat_app.models.message import MessagePublic, MessageStatus
 from chat_app.repositories import messages as messages_repo
+from chat_app.services.lease_keeper import HeldLease, LeaseKeeper
 from chat_app.services.live import Delta, Finished, LiveReply, ReplyEvent, Titled
 
 log = logging.getLogger(__name__)
@@ -173,7 +176,6 @@ class _Writing:
     reply: LiveReply
     token: str  # "{instance}:{epoch}": what the lease holds while this process owns the reply
     claim: str  # the conversation key's value; "" once the conversation is released
-    renewed_at: float  # monotonic time of the last renewal that succeeded
     text_from: int = 0  # offset of the first character not yet published
     resend_all: bool = False  # the stream may have lost entries: publish the text from 0
     markers: list[list[str]] = field(default_factory=list)  # finished / titled / closed
@@ -213,6 +215,16 @@ class RedisReplyBus:
         self.reconnects = 0  # times a loop of this bus lost Redis and went on
         self._scripts_client: Redis | None = None
         self._scripts: dict[str, AsyncScript] = {}
+        self._keeper = LeaseKeeper(
+            get_settings().redis_url,
+            renew_script=_RENEW,
+            retake_script=_RETAKE,
+            lease_seconds=LEASE_SECONDS,
+            renew_seconds=RENEW_SECONDS,
+            on_retaken=self._lease_retaken,
+            on_lost=self._lease_lost,
+            on_redis_error=self._count_reconnect,
+        )
 
     # ---- background work ------------------------------------------------------------------
 
@@ -236,6 +248,7 @@ class RedisReplyBus:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.to_thread(self._keeper.stop)
 
     def _script(self, source: str) -> AsyncScript:
         """``source`` as a script of this loop's client: called by its SHA (EVALSHA), so a
@@ -248,9 +261,12 @@ class RedisReplyBus:
             script = self._scripts[source] = client.register_script(source)
         return script
 
-    def _lost_redis(self, what: str) -> None:
+    def _count_reconnect(self) -> None:
         self.reconnects += 1
         metrics.count_redis_reconnect()
+
+    def _lost_redis(self, what: str) -> None:
+        self._count_reconnect()
         log.warning("Redis unavailable (%s); retrying", what, exc_info=True)
 
     # ---- ReplyBus -------------------------------------------------------------------------
@@ -273,7 +289,17 @@ class RedisReplyBus:
         # A finished reply still being titled here stays in ``_writing`` (by message) until it
         # closes; the conversation's live reply is the new one.
         self._local[reply.conversation_id] = reply
-        self._writing[reply.message_id] = _Writing(reply, token, claim, renewed_at=time.monotonic())
+        self._writing[reply.message_id] = _Writing(reply, token, claim)
+        self._keeper.hold(
+            reply.message_id,
+            HeldLease(
+                lease_key(reply.message_id),
+                conversation_key(reply.conversation_id),
+                token,
+                claim,
+                renewed_at=time.monotonic(),
+            ),
+        )
         reply.listener = self._heard
         return True
 
@@ -337,6 +363,7 @@ class RedisReplyBus:
         """This process lost the reply: publish nothing more for it."""
         reply.listener = None
         self._writing.pop(reply.message_id, None)
+        self._keeper.drop(reply.message_id)
         if self._local.get(reply.conversation_id) is reply:
             del self._local[reply.conversation_id]
 
@@ -358,7 +385,7 @@ class RedisReplyBus:
         self._wake_writer.set()
 
     async def _writer_loop(self) -> None:
-        last_stop_poll = last_renewal = 0.0
+        last_stop_poll = 0.0
         while True:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(FLUSH_SECONDS):
@@ -370,9 +397,6 @@ class RedisReplyBus:
                 if now - last_stop_poll >= STOP_POLL_SECONDS:
                     last_stop_poll = now
                     await self._poll_stops()
-                if now - last_renewal >= RENEW_SECONDS:
-                    last_renewal = now
-                    await self._renew_leases()
             except RedisError:
                 self._lost_redis("publishing replies")
                 await asyncio.sleep(RETRY_PAUSE_SECONDS)
@@ -426,6 +450,7 @@ class RedisReplyBus:
                     and time.monotonic() - writing.closed_at > PUBLISH_GIVE_UP_SECONDS
                 ):
                     self._writing.pop(writing.reply.message_id, None)
+                    self._keeper.drop(writing.reply.message_id)
 
     async def _after_published(self, writing: _Writing) -> None:
         reply = writing.reply
@@ -435,6 +460,7 @@ class RedisReplyBus:
                 _RELEASE_CONVERSATION, 1, conversation_key(reply.conversation_id), writing.claim
             )
             writing.claim = ""
+            self._keeper.release_claim(reply.message_id)
         if writing.closed_at is not None:
             await redis.eval(  # type: ignore[misc]
                 _END,
@@ -446,6 +472,7 @@ class RedisReplyBus:
                 ENDED_TTL_SECONDS,
             )
             self._writing.pop(reply.message_id, None)
+            self._keeper.drop(reply.message_id)
 
     async def _poll_stops(self) -> None:
         candidates = [w for w in self._writing.values() if not w.reply.finished and not w.stop_seen]
@@ -457,51 +484,32 @@ class RedisReplyBus:
                 writing.stop_seen = True
                 self._on_stop(writing.reply)
 
-    async def _renew_leases(self) -> None:
-        writings = list(self._writing.values())
-        if not writings:
-            return
-        redis = get_redis()
-        async with redis.pipeline(transaction=False) as pipe:
-            for writing in writings:
-                await self._script(_RENEW)(
-                    keys=[
-                        lease_key(writing.reply.message_id),
-                        conversation_key(writing.reply.conversation_id),
-                    ],
-                    args=[writing.token, _ms(LEASE_SECONDS), writing.claim],
-                    client=pipe,
-                )
-            results = await pipe.execute()
-        now = time.monotonic()
-        for writing, result in zip(writings, results, strict=True):
-            if result == 1:
-                writing.renewed_at = now
-            elif result == -1 and now - writing.renewed_at < LEASE_SECONDS:
-                await self._retake(writing, now)
-            else:
-                # Another holder, or our lease ran out while we could not renew it (this
-                # process was frozen or cut off): the reply may be ended by now. Hands off.
-                log.warning(
-                    "reply %s: lease lost; this process stops writing it", writing.reply.message_id
-                )
-                self.fence_out(writing.reply)
-                self._on_fenced(writing.reply)
+    def _lease_retaken(self, message_id: uuid.UUID) -> None:
+        """(From the keeper's thread.) Redis lost the stream too: re-send everything."""
+        self._in_loop(self._resend_all, message_id)
 
-    async def _retake(self, writing: _Writing, now: float) -> None:
-        """Redis lost our lease while we held it (a restart): take it back, re-send the text."""
-        retaken = await get_redis().eval(  # type: ignore[misc]
-            _RETAKE,
-            2,
-            lease_key(writing.reply.message_id),
-            conversation_key(writing.reply.conversation_id),
-            writing.token,
-            _ms(LEASE_SECONDS),
-            writing.claim,
-        )
-        if retaken:
-            writing.renewed_at, writing.resend_all = now, True
-            log.info("reply %s: lease taken back after Redis lost it", writing.reply.message_id)
+    def _resend_all(self, message_id: uuid.UUID) -> None:
+        writing = self._writing.get(message_id)
+        if writing is not None:
+            writing.resend_all = True
+            log.info("reply %s: lease taken back after Redis lost it", message_id)
+
+    def _lease_lost(self, message_id: uuid.UUID) -> None:
+        """(From the keeper's thread.) This process does not own the reply any more."""
+        self._in_loop(self._hand_off, message_id)
+
+    def _hand_off(self, message_id: uuid.UUID) -> None:
+        writing = self._writing.get(message_id)
+        if writing is None:
+            return
+        log.warning("reply %s: lease lost; this process stops writing it", message_id)
+        self.fence_out(writing.reply)
+        self._on_fenced(writing.reply)
+
+    def _in_loop(self, callback: Callable[[uuid.UUID], None], message_id: uuid.UUID) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(callback, message_id)
 
     # ---- the readers' side ----------------------------------------------------------------
 
