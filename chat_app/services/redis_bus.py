@@ -84,6 +84,16 @@ for i = 3, #ARGV do entry[#entry + 1] = ARGV[i] end
 redis.call(unpack(entry))
 return 1
 """
+# The end of the text: appended, and the conversation released in the same step, so no process
+# can see the reply finished yet still find its conversation taken (a send right after a reply).
+_APPEND_END = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local entry = {'XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*'}
+for i = 4, #ARGV do entry[#entry + 1] = ARGV[i] end
+redis.call(unpack(entry))
+if redis.call('GET', KEYS[3]) == ARGV[3] then redis.call('DEL', KEYS[3]) end
+return 1
+"""
 _RENEW = """
 local holder = redis.call('GET', KEYS[1])
 if not holder then return -1 end
@@ -337,7 +347,12 @@ class RedisReplyBus:
         local = self._local.get(conversation_id)
         if local is not None and not local.finished:
             return True
-        return bool(await get_redis().exists(conversation_key(conversation_id)))
+        raw = await get_redis().get(conversation_key(conversation_id))
+        if raw is None:
+            return False
+        # Finished here a moment ago, its end not yet published (that releases the claim).
+        writing = self._writing.get(uuid.UUID(json.loads(raw)["m"]))
+        return writing is None or not writing.reply.finished
 
     def all(self) -> list[LiveReply]:
         return list(self._local.values())
@@ -425,11 +440,19 @@ class RedisReplyBus:
                     batch.extend(writing.published)
                 batch.extend(writing.markers)
                 for fields in batch:
-                    await self._script(_APPEND)(
-                        keys=[lease_key(reply.message_id), stream_key(reply.message_id)],
-                        args=[writing.token, MAX_STREAM_ENTRIES, *fields],
-                        client=pipe,
-                    )
+                    keys = [lease_key(reply.message_id), stream_key(reply.message_id)]
+                    if fields[:2] == ["e", "finished"]:
+                        await self._script(_APPEND_END)(
+                            keys=[*keys, conversation_key(reply.conversation_id)],
+                            args=[writing.token, MAX_STREAM_ENTRIES, writing.claim, *fields],
+                            client=pipe,
+                        )
+                    else:
+                        await self._script(_APPEND)(
+                            keys=keys,
+                            args=[writing.token, MAX_STREAM_ENTRIES, *fields],
+                            client=pipe,
+                        )
                 batches.append((writing, reply.length, len(batch)))
             results = await pipe.execute(raise_on_error=False)
         position = 0

@@ -110,6 +110,10 @@ async def test_a_reply_written_elsewhere_streams_here_with_no_gap_and_no_duplica
     assert text == stored.content == finished.message.content
     assert len(deltas) > 3  # live batches, not one read at the end
     assert seen + joined(late[0], start=len(seen)) == stored.content
+    # The conversation is free the moment a follower anywhere sees the reply end.
+    from chat_app.services import generation
+
+    await generation.send_message(user_id, cid, "And the next one")
 
 
 async def test_stop_from_this_process_before_the_first_token(
