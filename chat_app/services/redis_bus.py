@@ -70,12 +70,14 @@ MAX_STREAM_ENTRIES = 20_000  # ~30 min of 10/s batches: beyond any reply's time 
 PUBLISH_GIVE_UP_SECONDS = 60.0
 RETRY_PAUSE_SECONDS = 0.5
 
+# Claim the conversation for a new reply: free, or held by a reply of this process that has
+# finished but whose end is not published yet (ARGV[4], else ""), which it then replaces.
 _OPEN = """
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[3]) then
-  redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
-  return 1
-end
-return 0
+local current = redis.call('GET', KEYS[1])
+if current and current ~= ARGV[4] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+return 1
 """
 _APPEND = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
@@ -285,6 +287,11 @@ class RedisReplyBus:
         self.start()
         token = f"{self.instance}:{secrets.token_hex(8)}"
         claim = _claim(reply.message_id, reply.owner_id)
+        finished_here = [
+            w
+            for w in self._writing.values()
+            if w.reply.conversation_id == reply.conversation_id and w.reply.finished and w.claim
+        ]
         opened = await get_redis().eval(  # type: ignore[misc]
             _OPEN,
             2,
@@ -293,9 +300,13 @@ class RedisReplyBus:
             claim,
             token,
             _ms(LEASE_SECONDS),
+            finished_here[0].claim if finished_here else "",
         )
         if not opened:
             return False
+        for replaced in finished_here:  # the claim is the new reply's now
+            replaced.claim = ""
+            self._keeper.release_claim(replaced.reply.message_id)
         # A finished reply still being titled here stays in ``_writing`` (by message) until it
         # closes; the conversation's live reply is the new one.
         self._local[reply.conversation_id] = reply

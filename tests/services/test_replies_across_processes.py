@@ -350,3 +350,18 @@ async def test_a_redis_restart_mid_reply_loses_nothing(
 
 async def _status_is(user_id: uuid.UUID, mid: uuid.UUID, status: MessageStatus) -> bool:
     return (await chat.get_message(user_id, mid)).status == status
+
+
+async def test_a_send_right_after_a_reply_ends_here_is_accepted(here, fake, user_id):
+    """The reply's end reaches Redis on the bus's next tick; the next send must not wait."""
+    from chat_app.services import generation
+
+    fake.configure(reply_tokens=5)
+    started = await generation.send_message(user_id, None, "one")
+    cid = started.conversation.id
+    reply = replies.live_reply(user_id, cid)
+    assert reply is not None
+    await wait_until(lambda: reply.finished, interval=0.001)
+    again = await generation.send_message(user_id, cid, "two")
+    _deltas, finished = await follow_all(user_id, cid, again.assistant_message.id)
+    assert finished.message.status == MessageStatus.COMPLETE
