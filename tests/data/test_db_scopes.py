@@ -62,11 +62,10 @@ async def test_read_scope_refuses_new_and_changed_rows(db: str) -> None:
         assert await conv_repo.list_page(session, user_id, limit=10) == []
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # SQLite's write lock
 async def test_sqlite_reader_does_not_wait_for_a_writer_of_another_process(
     db: str, database_url: str
 ) -> None:
-    if not database_url.startswith("sqlite"):
-        pytest.skip("SQLite's write lock")
     user_id = await _user()
     path = get_engine().url.database
     assert path
