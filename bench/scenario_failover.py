@@ -23,6 +23,7 @@ from contextlib import aclosing
 
 from bench.common import Stack
 from bench.report import fmt, median, table
+from tests.support.redis_keys import delete_keys
 
 RUNS = 5
 KILL_RUNS = 3
@@ -139,7 +140,7 @@ async def run(stack: Stack) -> dict:
             else:
                 os.environ[name] = value
         get_settings.cache_clear()
-        _delete_keys(os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"), prefix)
+        delete_keys(os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"), prefix)
     load_after = open("/proc/loadavg").read().split()[:3]
     rows = [
         [
@@ -174,15 +175,3 @@ async def run(stack: Stack) -> dict:
         "loadavg_before": load_before,
         "loadavg_after": load_after,
     }
-
-
-def _delete_keys(url: str, prefix: str) -> None:
-    import redis
-
-    client = redis.Redis.from_url(url)
-    try:
-        keys = list(client.scan_iter(match=f"{prefix}*", count=500))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()

@@ -41,6 +41,7 @@ from sqlmodel import SQLModel  # noqa: E402
 import chat_app.models  # noqa: E402, F401  (registers every table)
 from chat_app.core import db as db_module  # noqa: E402
 from chat_app.core.settings import get_settings  # noqa: E402
+from tests.support.redis_keys import delete_keys  # noqa: E402  (others import it from here)
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -204,20 +205,6 @@ def redis_server_url() -> str:
     finally:
         client.close()
     return url
-
-
-def delete_keys(url: str, prefix: str) -> int:
-    """Delete every key under ``prefix`` (SCAN, never KEYS or FLUSHDB: the server is shared)."""
-    import redis
-
-    client = redis.Redis.from_url(url)
-    try:
-        keys = list(client.scan_iter(match=f"{prefix}*", count=500))
-        for start in range(0, len(keys), 500):
-            client.delete(*keys[start : start + 500])
-        return len(keys)
-    finally:
-        client.close()
 
 
 @pytest.fixture

@@ -79,21 +79,15 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
 redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
 return 1
 """
+# One entry, if the lease is still ours. With ARGV[3] (the claim, given with the "finished"
+# entry, else "") the conversation is released in the same step, so no process can see the
+# reply finished yet still find its conversation taken (a send right after a reply).
 _APPEND = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-local entry = {'XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*'}
-for i = 3, #ARGV do entry[#entry + 1] = ARGV[i] end
-redis.call(unpack(entry))
-return 1
-"""
-# The end of the text: appended, and the conversation released in the same step, so no process
-# can see the reply finished yet still find its conversation taken (a send right after a reply).
-_APPEND_END = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 local entry = {'XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*'}
 for i = 4, #ARGV do entry[#entry + 1] = ARGV[i] end
 redis.call(unpack(entry))
-if redis.call('GET', KEYS[3]) == ARGV[3] then redis.call('DEL', KEYS[3]) end
+if ARGV[3] ~= '' and redis.call('GET', KEYS[3]) == ARGV[3] then redis.call('DEL', KEYS[3]) end
 return 1
 """
 _RENEW = """
@@ -451,19 +445,16 @@ class RedisReplyBus:
                     batch.extend(writing.published)
                 batch.extend(writing.markers)
                 for fields in batch:
-                    keys = [lease_key(reply.message_id), stream_key(reply.message_id)]
-                    if fields[:2] == ["e", "finished"]:
-                        await self._script(_APPEND_END)(
-                            keys=[*keys, conversation_key(reply.conversation_id)],
-                            args=[writing.token, MAX_STREAM_ENTRIES, writing.claim, *fields],
-                            client=pipe,
-                        )
-                    else:
-                        await self._script(_APPEND)(
-                            keys=keys,
-                            args=[writing.token, MAX_STREAM_ENTRIES, *fields],
-                            client=pipe,
-                        )
+                    release = writing.claim if fields[:2] == ["e", "finished"] else ""
+                    await self._script(_APPEND)(
+                        keys=[
+                            lease_key(reply.message_id),
+                            stream_key(reply.message_id),
+                            conversation_key(reply.conversation_id),
+                        ],
+                        args=[writing.token, MAX_STREAM_ENTRIES, release, *fields],
+                        client=pipe,
+                    )
                 batches.append((writing, reply.length, len(batch)))
             results = await pipe.execute(raise_on_error=False)
         position = 0

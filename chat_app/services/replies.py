@@ -6,10 +6,11 @@ and a reply that is not live any more is answered from the database by this modu
 consumer reads the database when a reply ends.
 
 The process keeps its running replies in one ``ReplyRegistry`` (``get_replies()``, created once
-per Redis configuration, so once in a server): the bus the replies are published on (in-process, or Redis when
-REDIS_URL is set: services/redis_bus.py), each reply task with the controls Stop shares with it,
-and the endings it could not write. The generation service starts replies in it; nothing else
-holds reply state. On SIGTERM ``drain`` lets running replies finish for a bounded time.
+per Redis configuration, so once in a server): the bus the replies are published on
+(in-process, or Redis when REDIS_URL is set: services/redis_bus.py), each reply task with the
+controls Stop shares with it, and the endings it could not write. The generation service starts
+replies in it; nothing else holds reply state. On SIGTERM ``drain`` lets running replies finish
+for a bounded time.
 """
 
 from __future__ import annotations
